@@ -1,0 +1,71 @@
+# sluice: one Makefile. `make`, `make test`, `make unit`, `make fuzz`, `make bench`.
+# BUILD=release (default) | asan | debug  -> objects and binary go to build/ or build-$(BUILD)/
+# CC=clang works too. Options: CONFIG_IO_URING=1 (later).
+
+BUILD   ?= release
+ifeq ($(BUILD),release)
+OUT     ?= build
+else
+OUT     ?= build-$(BUILD)
+endif
+
+CC      ?= cc
+VERSION := 0.1.0
+PKGS    := libcares libsodium
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcares -lsodium)
+
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Isrc $(PKG_CFLAGS) -MMD -MP
+LDLIBS  += $(PKG_LIBS) -lpthread
+
+ifeq ($(BUILD),asan)
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(BUILD),debug)
+CFLAGS  += -O0 -DSLUICE_DEBUG
+endif
+ifeq ($(WERROR),1)
+CFLAGS  += -Werror
+endif
+
+# Everything but main.c goes into a static library the unit tests link against.
+LIB_SRC := $(sort $(wildcard src/core/*.c src/proto/*.c src/dns/*.c src/relay/*.c \
+             src/ingress/*.c src/egress/*.c src/app/*.c))
+LIB_SRC := $(filter-out src/app/main.c,$(LIB_SRC))
+LIB_OBJ := $(LIB_SRC:%.c=$(OUT)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/test_%.c=$(OUT)/tests/unit_%)
+
+.PHONY: all unit test test-asan fuzz bench clean install
+all: $(OUT)/sluice
+
+$(OUT)/sluice: $(OUT)/src/app/main.o $(OUT)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/libsluice.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(OUT)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(OUT)/tests/unit_%: tests/unit/test_%.c tests/unit/unit.h $(OUT)/libsluice.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(OUT)/libsluice.a $(LDLIBS)
+
+unit: $(UNIT_BIN)
+
+test: all unit
+	SLUICE_NO_BUILD=1 SLUICE_BIN=$(OUT)/sluice UNIT_DIR=$(OUT)/tests bash tests/run.sh
+
+bench: all
+	bash bench/run.sh
+
+clean:
+	rm -rf build build-*
+
+-include $(LIB_OBJ:.o=.d) $(OUT)/src/app/main.d

@@ -1,0 +1,56 @@
+/*
+ * The run-time configuration, built once from the command line and then
+ * only read (passed as const to every worker).
+ */
+#ifndef SLUICE_APP_CONFIG_H
+#define SLUICE_APP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/addr.h"
+#include "relay/relay.h"
+
+enum listen_scheme {
+	SCHEME_TCP = 1,		/* tcp://BIND/TARGET: forward to a fixed target */
+};
+
+struct listener_cfg {
+	char *url;			/* owned: as given, for messages */
+	enum listen_scheme scheme;
+	char bind_host[HOST_MAX + 1];	/* empty: all addresses (dual-stack) */
+	uint16_t bind_port;
+	char target_host[HOST_MAX + 1];
+	uint16_t target_port;
+	union sockaddr_any bind;	/* resolved bind address */
+	union sockaddr_any target;	/* valid when target_is_addr */
+	bool target_is_addr;		/* target_host is a literal */
+};
+
+enum relay_choice {
+	RELAY_CHOICE_AUTO = 0,
+	RELAY_CHOICE_BUFFER,
+	RELAY_CHOICE_SPLICE,
+};
+
+struct config {
+	struct listener_cfg *listeners;	/* owned array */
+	size_t nlisteners;
+	unsigned int workers;		/* 0 = number of CPUs */
+	uint32_t connect_timeout_ms;
+	uint32_t idle_timeout_ms;	/* 0 = off */
+	uint32_t grace_ms;
+	int log_level;
+	const char *log_file;		/* borrowed from argv */
+	const char *pid_file;		/* borrowed from argv */
+	bool daemon;
+	size_t buffer_size;
+	enum relay_choice relay;
+	int backlog;
+};
+
+void config_defaults(struct config *c);
+void config_fini(struct config *c);
+
+#endif

@@ -1,0 +1,283 @@
+#include "app/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "app/session.h"
+#include "core/util.h"
+
+/* Pause after an accept error that says we are out of something. */
+#define ACCEPT_BACKOFF_MS	100
+/* Cached free blocks per worker. */
+#define BUFS_CACHED		64
+#define SESSIONS_CACHED		1024
+#define PIPES_CACHED		64
+
+static void on_accept(struct io_req *req);
+
+static void accept_next(struct wlistener *wl)
+{
+	wl->req.op = IO_ACCEPT;
+	wl->req.buf = &wl->peer;
+	wl->req.len = sizeof(wl->peer);
+	wl->req.cb = on_accept;
+	io_submit(&wl->io, &wl->req);
+}
+
+static void on_backoff(struct timer *t)
+{
+	struct wlistener *wl = container_of(t, struct wlistener, backoff);
+
+	if (!io_is_open(&wl->io))
+		return;
+	/*
+	 * Connections may have queued up while we slept, with no new edge to
+	 * announce them: try accept() at once rather than wait for one.
+	 */
+	io_hint_ready(&wl->io, IO_READY_RD);
+	accept_next(wl);
+}
+
+static bool is_resource_error(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+static void on_accept(struct io_req *req)
+{
+	struct wlistener *wl = container_of(req, struct wlistener, req);
+	struct worker *w = wl->w;
+	int res = (int)req->res;
+
+	if (res >= 0) {
+		if (wl->paused) {
+			wl->paused = false;
+			log_info(w->log, "accept: resumed on %s", wl->cfg->url);
+		}
+		session_start(wl, res);
+		if (io_is_open(&wl->io))
+			accept_next(wl);
+		return;
+	}
+	if (res == -ECANCELED || !io_is_open(&wl->io))
+		return;
+	if (is_resource_error(-res)) {
+		if (!wl->paused)
+			log_warn(w->log, "accept: %s; pausing accepts on %s",
+				 strerror(-res), wl->cfg->url);
+		wl->paused = true;
+		loop_timer_arm(&w->loop, &wl->backoff, ACCEPT_BACKOFF_MS);
+		return;
+	}
+	/* Anything else (EPERM from a firewall, EPROTO...) is about one peer. */
+	log_debug(w->log, "accept: %s", strerror(-res));
+	loop_timer_arm(&w->loop, &wl->backoff, 1);
+}
+
+static void close_listeners(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		loop_timer_cancel(&w->loop, &w->listeners[i].backoff);
+		io_close(&w->listeners[i].io);
+	}
+}
+
+static void check_done(struct worker *w)
+{
+	if (w->state != WORKER_RUN && w->nsessions == 0)
+		loop_stop(&w->loop);
+}
+
+void worker_session_gone(struct worker *w)
+{
+	w->nsessions--;
+	check_done(w);
+}
+
+static void on_event(struct io_req *req);
+
+static void event_arm(struct worker *w)
+{
+	w->evreq.op = IO_POLL_IN;
+	w->evreq.cb = on_event;
+	io_submit(&w->evio, &w->evreq);
+}
+
+static void on_event(struct io_req *req)
+{
+	struct worker *w = container_of(req, struct worker, evreq);
+	uint64_t v;
+	int cmd;
+
+	if (req->res < 0)
+		return;
+	while (read(w->evio.fd, &v, sizeof(v)) > 0)
+		;
+	cmd = atomic_load(&w->cmd);
+	if (cmd >= WORKER_DRAIN && w->state < WORKER_DRAIN) {
+		w->state = WORKER_DRAIN;
+		close_listeners(w);
+	}
+	if (cmd >= WORKER_STOP && w->state < WORKER_STOP) {
+		struct list *pos, *tmp;
+
+		w->state = WORKER_STOP;
+		list_for_each_safe(pos, tmp, &w->sessions)
+			session_kill(list_entry(pos, struct session, link), "shutdown");
+	}
+	check_done(w);
+	event_arm(w);
+}
+
+int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
+		const struct config *cfg, struct log *log, struct supervisor *sup,
+		const int *listen_fds)
+{
+	int err, efd;
+
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->nworkers = nworkers;
+	w->cfg = cfg;
+	w->log = log;
+	w->sup = sup;
+	list_init(&w->sessions);
+	w->relay_mode = cfg->relay == RELAY_CHOICE_SPLICE ? RELAY_SPLICE : RELAY_BUFFER;
+	pool_init(&w->bufs, cfg->buffer_size, BUFS_CACHED);
+	pipe_pool_init(&w->pipes, cfg->buffer_size > 1048576 ? 1048576 : cfg->buffer_size,
+		       PIPES_CACHED);
+	pool_init(&w->session_pool, sizeof(struct session), SESSIONS_CACHED);
+	io_init(&w->evio);
+
+	err = loop_init(&w->loop, &w->bufs, &w->pipes);
+	if (err)
+		goto out_pools;
+	w->dns = dns_new(&w->loop, NULL);
+	if (!w->dns) {
+		err = -ENOMEM;
+		goto out_loop;
+	}
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0) {
+		err = -errno;
+		goto out_dns;
+	}
+	err = io_open(&w->loop, &w->evio, efd, 0);
+	if (err) {
+		close(efd);
+		goto out_dns;
+	}
+	w->listeners = calloc(cfg->nlisteners, sizeof(*w->listeners));
+	if (!w->listeners) {
+		err = -ENOMEM;
+		goto out_ev;
+	}
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		struct wlistener *wl = &w->listeners[i];
+		const struct listener_cfg *lc = &cfg->listeners[i];
+
+		wl->w = w;
+		wl->cfg = lc;
+		io_init(&wl->io);
+		timer_init(&wl->backoff, on_backoff);
+		wl->target.port = lc->target_port;
+		if (lc->target_is_addr)
+			wl->target.addr = lc->target;
+		else
+			wl->target.host = lc->target_host;
+		err = io_open(&w->loop, &wl->io, listen_fds[i], IO_READY_RD);
+		if (err)
+			goto out_listeners;
+		w->nlisteners = i + 1;
+	}
+	return 0;
+
+out_listeners:
+	close_listeners(w);
+	free(w->listeners);
+	w->listeners = NULL;
+out_ev:
+	io_close(&w->evio);
+out_dns:
+	dns_free(w->dns);
+	w->dns = NULL;
+out_loop:
+	loop_fini(&w->loop);
+out_pools:
+	pool_fini(&w->session_pool);
+	pipe_pool_fini(&w->pipes);
+	pool_fini(&w->bufs);
+	return err;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int err;
+
+	for (size_t i = 0; i < w->nlisteners; i++)
+		accept_next(&w->listeners[i]);
+	event_arm(w);
+	err = loop_run(&w->loop);
+	if (err)
+		log_error(w->log, "worker %u: event loop failed: %s", w->id, strerror(-err));
+
+	pthread_mutex_lock(&w->sup->mu);
+	w->sup->live--;
+	pthread_cond_broadcast(&w->sup->cv);
+	pthread_mutex_unlock(&w->sup->mu);
+	return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	int err;
+
+	pthread_mutex_lock(&w->sup->mu);
+	w->sup->live++;
+	pthread_mutex_unlock(&w->sup->mu);
+	err = pthread_create(&w->thread, NULL, worker_main, w);
+	if (err) {
+		pthread_mutex_lock(&w->sup->mu);
+		w->sup->live--;
+		pthread_mutex_unlock(&w->sup->mu);
+		return -err;
+	}
+	w->started = true;
+	return 0;
+}
+
+void worker_command(struct worker *w, enum worker_cmd cmd)
+{
+	uint64_t one = 1;
+
+	atomic_store(&w->cmd, cmd);
+	if (write(w->evio.fd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow at these rates; nothing to do. */
+	}
+}
+
+void worker_join(struct worker *w)
+{
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	w->started = false;
+}
+
+void worker_fini(struct worker *w)
+{
+	close_listeners(w);
+	free(w->listeners);
+	w->listeners = NULL;
+	io_close(&w->evio);
+	dns_free(w->dns);
+	w->dns = NULL;
+	loop_fini(&w->loop);
+	pool_fini(&w->session_pool);
+	pipe_pool_fini(&w->pipes);
+	pool_fini(&w->bufs);
+}

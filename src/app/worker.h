@@ -1,0 +1,93 @@
+/*
+ * A worker: one thread, one loop, its own SO_REUSEPORT socket per listener,
+ * its own pools, resolver and sessions. Nothing on the hot path is shared.
+ * The main thread talks to a worker only through worker_command().
+ */
+#ifndef SLUICE_APP_WORKER_H
+#define SLUICE_APP_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "app/config.h"
+#include "app/log.h"
+#include "core/list.h"
+#include "core/loop.h"
+#include "core/pool.h"
+#include "dns/dns.h"
+#include "egress/egress.h"
+#include "relay/relay.h"
+
+struct worker;
+
+/* One listener as this worker sees it. */
+struct wlistener {
+	struct io io;			/* this worker's listening socket */
+	struct io_req req;		/* IO_ACCEPT */
+	struct sockaddr_storage peer;	/* filled by each accept */
+	struct timer backoff;		/* accepts paused (EMFILE...) */
+	const struct listener_cfg *cfg;	/* borrowed */
+	struct target target;		/* the fixed target of tcp:// */
+	struct worker *w;		/* back pointer */
+	bool paused;			/* waiting for fds to free up */
+};
+
+enum worker_cmd {
+	WORKER_RUN = 0,
+	WORKER_DRAIN,		/* stop accepting, finish live connections */
+	WORKER_STOP,		/* close everything now */
+};
+
+/* Shared with the main thread: counts workers still running. */
+struct supervisor {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned int live;
+};
+
+struct worker {
+	unsigned int id;
+	unsigned int nworkers;
+	pthread_t thread;
+	bool started;
+	struct loop loop;
+	struct pool bufs;		/* relay buffers */
+	struct pipe_pool pipes;		/* splice pipes */
+	struct pool session_pool;	/* struct session blocks */
+	struct dns *dns;		/* owned */
+	const struct config *cfg;	/* borrowed */
+	struct log *log;		/* borrowed */
+	struct supervisor *sup;		/* borrowed */
+	struct wlistener *listeners;	/* owned array, one per cfg listener */
+	size_t nlisteners;
+	struct list sessions;		/* live sessions */
+	unsigned int nsessions;
+	uint64_t seq;			/* session ids: id = seq * nworkers + worker id */
+	enum relay_mode relay_mode;
+	int state;			/* enum worker_cmd already acted on */
+	_Atomic int cmd;		/* enum worker_cmd requested by main */
+	struct io evio;			/* eventfd: main -> worker wake-ups */
+	struct io_req evreq;
+};
+
+/*
+ * Set up w with the already bound listening fds (one per listener; the
+ * worker owns them from here). 0 or -errno.
+ */
+int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
+		const struct config *cfg, struct log *log, struct supervisor *sup,
+		const int *listen_fds);
+int worker_start(struct worker *w);
+/* From any thread. */
+void worker_command(struct worker *w, enum worker_cmd cmd);
+void worker_join(struct worker *w);
+/* Free what worker_init allocated (after join, or if never started). */
+void worker_fini(struct worker *w);
+
+/* Called by sessions. */
+void worker_session_gone(struct worker *w);
+
+#endif

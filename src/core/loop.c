@@ -1,0 +1,182 @@
+/*
+ * Backend-independent part of the loop: the completion queue, timers,
+ * handle bookkeeping and the run loop.
+ */
+#include "core/loop.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include "core/clock.h"
+
+/* Completions delivered per round before the backend is polled again. */
+#define CQ_BUDGET	256
+
+int loop_init(struct loop *l, struct pool *bufs, struct pipe_pool *pipes)
+{
+	memset(l, 0, sizeof(*l));
+	l->fd = -1;
+	l->be = &loop_backend_epoll;
+	l->bufs = bufs;
+	l->pipes = pipes;
+	l->now = clock_ms();
+	timer_wheel_init(&l->timers, l->now);
+	return l->be->init(l);
+}
+
+void loop_fini(struct loop *l)
+{
+	l->be->fini(l);
+}
+
+void loop_complete(struct loop *l, struct io_req *req, ssize_t res)
+{
+	req->res = res;
+	if (req->queued)
+		return;
+	req->queued = true;
+	req->next = NULL;
+	if (l->cq_tail)
+		l->cq_tail->next = req;
+	else
+		l->cq_head = req;
+	l->cq_tail = req;
+}
+
+static unsigned int cq_drain(struct loop *l, unsigned int budget)
+{
+	unsigned int n = 0;
+
+	while (l->cq_head && n < budget) {
+		struct io_req *req = l->cq_head;
+
+		l->cq_head = req->next;
+		if (!l->cq_head)
+			l->cq_tail = NULL;
+		req->queued = false;
+		req->inflight = false;
+		n++;
+		req->cb(req);	/* may free req: touch nothing after */
+	}
+	return n;
+}
+
+int io_open(struct loop *l, struct io *io, int fd, uint8_t ready)
+{
+	int err;
+
+	io->fd = fd;
+	io->loop = l;
+	io->ready = ready;
+	io->rd = io->wr = NULL;
+	err = l->be->attach(l, io);
+	if (err) {
+		io->fd = -1;
+		return err;
+	}
+	io->registered = 1;
+	return 0;
+}
+
+void io_submit(struct io *io, struct io_req *req)
+{
+	struct loop *l = io->loop;
+
+	req->io = io;
+	req->inflight = true;
+	req->queued = false;
+	if (io->fd < 0) {
+		loop_complete(l, req, -EBADF);
+		return;
+	}
+	l->be->submit(l, req);
+}
+
+void io_cancel(struct io_req *req)
+{
+	struct io *io = req->io;
+
+	if (!req->inflight)
+		return;
+	if (io && io->rd == req)
+		io->rd = NULL;
+	else if (io && io->wr == req)
+		io->wr = NULL;
+	else if (req->queued) {
+		/* Already completed: its result stands. */
+		return;
+	}
+	loop_complete(io->loop, req, -ECANCELED);
+}
+
+static void cancel_pending(struct io *io)
+{
+	if (io->rd)
+		io_cancel(io->rd);
+	if (io->wr)
+		io_cancel(io->wr);
+}
+
+void io_detach(struct io *io)
+{
+	if (io->fd < 0)
+		return;
+	cancel_pending(io);
+	if (io->registered)
+		io->loop->be->detach(io->loop, io);
+	io->registered = 0;
+	io->fd = -1;
+}
+
+void io_close(struct io *io)
+{
+	int fd = io->fd;
+
+	if (fd < 0)
+		return;
+	cancel_pending(io);
+	/* close() drops the epoll registration: we never dup() these fds. */
+	io->registered = 0;
+	io->fd = -1;
+	close(fd);
+}
+
+void io_abort(struct io *io)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (io->fd >= 0)
+		(void)setsockopt(io->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	io_close(io);
+}
+
+int loop_run(struct loop *l)
+{
+	while (!l->stop) {
+		uint64_t next;
+		int timeout, err;
+
+		cq_drain(l, CQ_BUDGET);
+		if (l->stop)
+			break;
+		if (l->cq_head) {
+			timeout = 0;
+		} else {
+			next = timer_wheel_next(&l->timers);
+			if (next == UINT64_MAX)
+				timeout = -1;
+			else if (next <= l->now)
+				timeout = 0;
+			else
+				timeout = next - l->now > 60000 ? 60000 : (int)(next - l->now);
+		}
+		err = l->be->wait(l, timeout);
+		if (err && err != -EINTR)
+			return err;
+		l->now = clock_ms();
+		timer_wheel_advance(&l->timers, l->now);
+	}
+	return 0;
+}

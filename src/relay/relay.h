@@ -1,0 +1,67 @@
+/*
+ * The relay moves bytes both ways between two connected streams until both
+ * directions are done. It knows nothing of protocols.
+ *
+ * Each direction is a loop of two requests: read from src (RECV into a
+ * pooled buffer, or SPLICE_IN into a pooled pipe), then write all of it to
+ * dst, then read again. Reading waits while a write is pending, which is
+ * the backpressure. EOF on src becomes shutdown(SHUT_WR) on dst; the relay
+ * is finished when both directions reached EOF, or at the first error.
+ *
+ * Ownership: the relay borrows both io handles; the owner closes them.
+ * done() is called once when the relay finishes (err 0 = both EOF, else
+ * -errno); the owner then closes the handles, which cancels what is still
+ * pending. released() is called once nothing is in flight any more and
+ * every buffer and pipe is back in its pool: only then may the owner free
+ * the relay's memory. released() may be called from within relay_start's
+ * caller's done() when nothing was pending.
+ */
+#ifndef SLUICE_RELAY_RELAY_H
+#define SLUICE_RELAY_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/loop.h"
+
+enum relay_mode {
+	RELAY_BUFFER = 0,	/* recv/send through pooled buffers */
+	RELAY_SPLICE,		/* splice through pooled pipes (plain TCP both ends) */
+};
+
+struct relay;
+typedef void (*relay_cb)(struct relay *r);
+
+struct relay_dir {
+	struct io_req rd;	/* read from src */
+	struct io_req wr;	/* write to dst */
+	struct io *src, *dst;	/* borrowed */
+	struct relay *r;	/* back pointer */
+	union {
+		void *buf;	/* owned (from the loop's pool) while data is pending */
+		struct pipe *pipe; /* owned (from the pipe pool) while data is pending */
+	};
+	size_t off, len;	/* buffer: bytes [off, len) still to send; pipe: len bytes in it */
+	uint64_t bytes;		/* delivered to dst */
+	uint8_t mode;		/* enum relay_mode for this direction */
+	bool eof;		/* src hit EOF and dst was shut down */
+};
+
+struct relay {
+	struct relay_dir dir[2];	/* [0]: a -> b, [1]: b -> a */
+	relay_cb done;
+	relay_cb released;
+	uint64_t last_active;		/* loop ms of the last progress */
+	int err;			/* 0 or -errno that finished it */
+	bool finished;
+};
+
+void relay_start(struct relay *r, struct io *a, struct io *b, enum relay_mode mode,
+		 relay_cb done, relay_cb released);
+
+/* Finish now (e.g. idle timeout): done() is called with err. */
+void relay_finish(struct relay *r, int err);
+
+bool relay_is_busy(const struct relay *r);
+
+#endif
