@@ -55,7 +55,7 @@ $(OUT)/%.o: %.c
 
 $(OUT)/tests/unit_%: tests/unit/test_%.c tests/unit/unit.h $(OUT)/libsluice.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(OUT)/libsluice.a $(LDLIBS)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -Itests/unit $(LDFLAGS) -o $@ $< $(OUT)/libsluice.a $(LDLIBS)
 
 unit: $(UNIT_BIN)
 

@@ -1,0 +1,197 @@
+/* Address, URL and option parsing: the table of what users type. */
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "app/cli.h"
+#include "core/addr.h"
+#include "core/util.h"
+#include "unit.h"
+
+static void test_addr_split(void)
+{
+	static const struct {
+		const char *in, *host;
+		int port;	/* -1: must fail */
+	} cases[] = {
+		{ "127.0.0.1:80", "127.0.0.1", 80 },
+		{ "[::1]:8080", "::1", 8080 },
+		{ "[::]:1", "::", 1 },
+		{ ":8080", "", 8080 },
+		{ "example.com:65535", "example.com", 65535 },
+		{ "host:0", NULL, -1 },
+		{ "host:65536", NULL, -1 },
+		{ "host:70000", NULL, -1 },
+		{ "host:", NULL, -1 },
+		{ "host", NULL, -1 },
+		{ "::1:80", NULL, -1 },
+		{ "[::1]80", NULL, -1 },
+		{ "[::1", NULL, -1 },
+		{ "[]:80", NULL, -1 },
+		{ "host:8x", NULL, -1 },
+		{ "host:-1", NULL, -1 },
+		{ "host:+80", NULL, -1 },
+		{ "ho st:80", NULL, -1 },
+		{ "", NULL, -1 },
+	};
+	char host[HOST_MAX + 1];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *why = NULL;
+		uint16_t port = 0;
+		int rc = addr_split(cases[i].in, strlen(cases[i].in), host, &port, &why);
+
+		if (cases[i].port < 0) {
+			CHECK(rc < 0 && why != NULL);
+		} else {
+			CHECK_EQ_INT(rc, 0);
+			CHECK_STR(host, cases[i].host);
+			CHECK_EQ_INT(port, cases[i].port);
+		}
+	}
+}
+
+static void test_addr_format(void)
+{
+	union sockaddr_any a;
+	char buf[ADDR_STRLEN];
+
+	CHECK(addr_from_literal("10.1.2.3", 443, &a));
+	CHECK_STR(addr_format(&a, buf, sizeof(buf)), "10.1.2.3:443");
+	CHECK(addr_from_literal("2001:db8::1", 80, &a));
+	CHECK_STR(addr_format(&a, buf, sizeof(buf)), "[2001:db8::1]:80");
+	CHECK(addr_from_literal("::ffff:127.0.0.1", 22, &a));
+	CHECK_STR(addr_format(&a, buf, sizeof(buf)), "127.0.0.1:22");
+	CHECK(!addr_from_literal("localhost", 1, &a));
+	CHECK(!addr_from_literal("1.2.3", 1, &a));
+}
+
+static void test_url(void)
+{
+	struct listener_cfg l;
+	char err[256];
+
+	CHECK_EQ_INT(listen_url_parse("tcp://[::]:8080/127.0.0.1:80", &l, err, sizeof(err)), 0);
+	CHECK_STR(l.bind_host, "::");
+	CHECK_EQ_INT(l.bind_port, 8080);
+	CHECK_STR(l.target_host, "127.0.0.1");
+	CHECK(l.target_is_addr);
+	free(l.url);
+
+	CHECK_EQ_INT(listen_url_parse("tcp://127.0.0.1:2222/db.internal:5432", &l, err, sizeof(err)), 0);
+	CHECK(!l.target_is_addr);
+	CHECK_STR(l.target_host, "db.internal");
+	free(l.url);
+
+	CHECK_EQ_INT(listen_url_parse("tcp://:1/[::1]:22", &l, err, sizeof(err)), 0);
+	CHECK_STR(l.bind_host, "");
+	CHECK(l.target_is_addr);
+	free(l.url);
+
+	CHECK(listen_url_parse("udp2://x:1/y:2", &l, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "unknown scheme 'udp2'") != NULL);
+	CHECK(listen_url_parse("127.0.0.1:80", &l, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "SCHEME://") != NULL);
+	CHECK(listen_url_parse("tcp://127.0.0.1:80", &l, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "missing target") != NULL);
+	CHECK(listen_url_parse("tcp://127.0.0.1/1.2.3.4:80", &l, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "missing port") != NULL);
+	CHECK(listen_url_parse("tcp://127.0.0.1:0/1.2.3.4:80", &l, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "1 to 65535") != NULL);
+	CHECK(listen_url_parse("tcp://127.0.0.1:80/1.2.3.4:99999", &l, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "target") != NULL);
+	CHECK(listen_url_parse("tcp://127.0.0.1:80/:80", &l, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "empty host") != NULL);
+}
+
+static void test_durations_sizes(void)
+{
+	uint32_t ms;
+	size_t b;
+
+	CHECK(duration_parse("10", &ms) == 0 && ms == 10000);
+	CHECK(duration_parse("0.5", &ms) == 0 && ms == 500);
+	CHECK(duration_parse("250ms", &ms) == 0 && ms == 250);
+	CHECK(duration_parse("2m", &ms) == 0 && ms == 120000);
+	CHECK(duration_parse("1h", &ms) == 0 && ms == 3600000);
+	CHECK(duration_parse("0", &ms) == 0 && ms == 0);
+	CHECK(duration_parse("-1", &ms) < 0);
+	CHECK(duration_parse("abc", &ms) < 0);
+	CHECK(duration_parse("10x", &ms) < 0);
+	CHECK(duration_parse("", &ms) < 0);
+	CHECK(duration_parse("nan", &ms) < 0);
+	CHECK(duration_parse("1e12", &ms) < 0);
+	CHECK(size_parse("65536", &b) == 0 && b == 65536);
+	CHECK(size_parse("64k", &b) == 0 && b == 65536);
+	CHECK(size_parse("1m", &b) == 0 && b == 1048576);
+	CHECK(size_parse("1g", &b) < 0);
+	CHECK(size_parse("-5", &b) < 0);
+	CHECK(size_parse("", &b) < 0);
+}
+
+static enum cli_action parse(struct config *c, char *err, size_t len, int argc, ...)
+{
+	char *argv[16];
+	va_list ap;
+
+	va_start(ap, argc);
+	for (int i = 0; i < argc; i++)
+		argv[i] = va_arg(ap, char *);
+	va_end(ap);
+	argv[argc] = NULL;
+	return cli_parse(argc, argv, c, err, len);
+}
+
+static void test_cli(void)
+{
+	struct config c;
+	char err[512];
+
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 7, "sluice", "-L", "tcp://:1/h:2", "-w", "3",
+			   "--idle-timeout", "30s"), CLI_RUN);
+	CHECK_EQ_INT(c.nlisteners, 1);
+	CHECK_EQ_INT(c.workers, 3);
+	CHECK_EQ_INT(c.idle_timeout_ms, 30000);
+	CHECK_EQ_INT(c.connect_timeout_ms, 10000);
+	CHECK_EQ_INT(c.grace_ms, 5000);
+	config_fini(&c);
+
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "tcp://:1/h:2", "-L",
+			   "tcp://:3/[::1]:4"), CLI_RUN);
+	CHECK_EQ_INT(c.nlisteners, 2);
+	config_fini(&c);
+
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 1, "sluice"), CLI_ERROR);
+	CHECK(strstr(err, "no listener") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 2, "sluice", "--bogus"), CLI_ERROR);
+	CHECK(strstr(err, "unknown option --bogus") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 4, "sluice", "-L", "tcp://:1/h:2", "-w"), CLI_ERROR);
+	CHECK(strstr(err, "needs a value") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "tcp://:1/h:2", "-w", "0"), CLI_ERROR);
+	CHECK(strstr(err, "--workers '0'") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "tcp://:1/h:2", "--log-level", "loud"), CLI_ERROR);
+	CHECK(strstr(err, "--log-level 'loud'") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "tcp://:1/h:2", "--connect-timeout", "0"), CLI_ERROR);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 4, "sluice", "-L", "tcp://:1/h:2", "extra"), CLI_ERROR);
+	CHECK(strstr(err, "unexpected argument 'extra'") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 2, "sluice", "--help"), CLI_HELP);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 2, "sluice", "-V"), CLI_VERSION);
+	config_fini(&c);
+}
+
+int main(void)
+{
+	RUN(test_addr_split);
+	RUN(test_addr_format);
+	RUN(test_url);
+	RUN(test_durations_sizes);
+	RUN(test_cli);
+	return unit_done();
+}
