@@ -35,6 +35,7 @@ struct dns {
 	ares_channel ch;
 	struct timer timer;
 	struct dns_sock *socks;	/* owned list */
+	struct dns_sock *busy;	/* inside ares_process_fd() for this one */
 	bool in_destroy;
 };
 
@@ -117,7 +118,9 @@ static void on_poll(struct io_req *req)
 		return;
 	fd = s->io.fd;
 	/* May call sock_state_cb (closing s) and query callbacks. */
+	d->busy = s;
 	ares_process_fd(d->ch, is_read ? fd : ARES_SOCKET_BAD, is_read ? ARES_SOCKET_BAD : fd);
+	d->busy = NULL;
 	if (!s->dead)
 		sock_arm(s);
 	else if (!s->rreq.inflight && !s->wreq.inflight)
@@ -138,7 +141,8 @@ static void sock_state_cb(void *data, ares_socket_t fd, int readable, int writab
 			return;
 		s->dead = true;
 		io_detach(&s->io);	/* c-ares closes the fd right after this */
-		if (!s->rreq.inflight && !s->wreq.inflight)
+		/* on_poll() frees it on its way out when it is the caller. */
+		if (!s->rreq.inflight && !s->wreq.inflight && d->busy != s)
 			sock_unlink_free(s);
 		return;
 	}
