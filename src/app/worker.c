@@ -56,7 +56,7 @@ static void on_accept(struct io_req *req)
 	if (res >= 0) {
 		if (wl->paused) {
 			wl->paused = false;
-			log_info(w->log, "accept: resumed on %s", wl->cfg->url);
+			log_info(w->log, "accept: resumed on %s (worker %u)", wl->cfg->url, w->id);
 		}
 		session_start(wl, res);
 		if (io_is_open(&wl->io))
@@ -67,8 +67,8 @@ static void on_accept(struct io_req *req)
 		return;
 	if (is_resource_error(-res)) {
 		if (!wl->paused)
-			log_warn(w->log, "accept: %s; pausing accepts on %s",
-				 strerror(-res), wl->cfg->url);
+			log_warn(w->log, "accept: %s; pausing accepts on %s (worker %u)",
+				 strerror(-res), wl->cfg->url, w->id);
 		wl->paused = true;
 		loop_timer_arm(&w->loop, &wl->backoff, ACCEPT_BACKOFF_MS);
 		return;
