@@ -141,7 +141,7 @@ static void on_dialed(struct dial *d, int err)
 				 (unsigned long long)s->id,
 				 addr_format(&s->peer, peer, sizeof(peer)),
 				 addr_format(&d->peer, target, sizeof(target)), strerror(-err));
-	} else {
+	} else if (s->ingress.ops->wants_bound) {
 		sock_local_addr(s->upstream.fd, &bound);
 	}
 	s->ingress.ops->connected(&s->ingress, err, &bound);
@@ -181,7 +181,6 @@ void session_start(struct wlistener *wl, int fd)
 		pool_put(&w->session_pool, s);
 		return;
 	}
-	sock_set_nodelay(fd);
 	list_add_tail(&w->sessions, &s->link);
 	w->nsessions++;
 

@@ -42,6 +42,8 @@ int sock_listen_tcp(const union sockaddr_any *a, bool reuseport, int backlog)
 
 	if (fd < 0)
 		return fd;
+	/* Accepted sockets inherit it: one setsockopt instead of one per client. */
+	sock_set_nodelay(fd);
 	if (listen(fd, backlog) < 0) {
 		int err = -errno;
 

@@ -8,7 +8,8 @@
 /*
  * Listening TCP socket, non-blocking, close-on-exec, SO_REUSEADDR, and
  * SO_REUSEPORT when reuseport (one socket per worker). An IPv6 wildcard
- * is dual-stack (IPV6_V6ONLY off).
+ * is dual-stack (IPV6_V6ONLY off). TCP_NODELAY is set on it, and accepted
+ * sockets inherit it.
  */
 int sock_listen_tcp(const union sockaddr_any *a, bool reuseport, int backlog);
 

@@ -11,6 +11,8 @@
 #ifndef SLUICE_INGRESS_INGRESS_H
 #define SLUICE_INGRESS_INGRESS_H
 
+#include <stdbool.h>
+
 #include "core/addr.h"
 #include "core/loop.h"
 #include "egress/egress.h"
@@ -19,6 +21,8 @@ struct ingress_ctx;
 
 struct ingress_ops {
 	const char *name;
+	/* connected() needs the outgoing socket's local address (SOCKS BND.ADDR). */
+	bool wants_bound;
 	/* Begin on the accepted client: eventually call ctx->request() or ctx->fail(). */
 	void (*start)(struct ingress_ctx *ctx);
 	/*
