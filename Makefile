@@ -39,7 +39,15 @@ LIB_OBJ := $(LIB_SRC:%.c=$(OUT)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/test_%.c=$(OUT)/tests/unit_%)
 
-.PHONY: all unit test test-asan fuzz bench clean install
+# Fuzz targets: tests/fuzz/fuzz_<name>.c, each a libFuzzer harness over the
+# pure protocol code (src/proto), built with clang + ASan/UBSan.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=build-fuzz/fuzz_%)
+PROTO_SRC := $(wildcard src/proto/*.c)
+
+.PHONY: all unit test test-asan fuzz fuzz-run bench clean install
 all: $(OUT)/sluice
 
 $(OUT)/sluice: $(OUT)/src/app/main.o $(OUT)/libsluice.a
@@ -61,6 +69,22 @@ unit: $(UNIT_BIN)
 
 test: all unit
 	SLUICE_NO_BUILD=1 SLUICE_BIN=$(OUT)/sluice UNIT_DIR=$(OUT)/tests bash tests/run.sh
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $(wildcard src/proto/*.h)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -o $@ $< $(PROTO_SRC)
+
+fuzz: $(FUZZ_BIN)
+
+# Run every target for FUZZ_TIME seconds from its seed corpus (if any).
+fuzz-run: fuzz
+	@set -e; for f in $(FUZZ_BIN); do \
+		n=$${f##*/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+		seeds=; [ -d tests/fuzz/corpus/$$n ] && seeds=tests/fuzz/corpus/$$n; \
+		echo "fuzz $$n: $(FUZZ_TIME)s"; \
+		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=0 build-fuzz/corpus-$$n $$seeds 2>&1 | tail -2; \
+	done
 
 bench: all
 	bash bench/run.sh
