@@ -35,6 +35,7 @@ void cli_usage(FILE *out)
 {
 	fputs(
 "Usage: sluice [OPTIONS] -L URL [-L URL ...]\n"
+"       sluice passwd USER    print a hashed credential line for an auth file\n"
 "\n"
 "A fast event-driven network proxy. Each -L adds a listener; one process\n"
 "serves them all.\n"

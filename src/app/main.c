@@ -17,6 +17,7 @@
 #include "app/cli.h"
 #include "app/config.h"
 #include "app/log.h"
+#include "app/passwd.h"
 #include "app/pidfile.h"
 #include "app/worker.h"
 #include "core/clock.h"
@@ -183,6 +184,8 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int *fds, sig, status = 0, rc;
 
+	if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
+		return passwd_main(argc, argv);
 	switch (cli_parse(argc, argv, &cfg, err, sizeof(err))) {
 	case CLI_HELP:
 		cli_usage(stdout);
