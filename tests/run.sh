@@ -1,55 +1,131 @@
 #!/usr/bin/env bash
-# Run every test: unit binaries ($UNIT_DIR/unit_*) and integration scripts
-# (tests/integration/NNNN-*.sh, optionally filtered by a glob in $1).
-# Each integration script: exit 0 pass, 77 skip, anything else fail.
-# Ends with one line: "N passed, N failed, N skipped".
-set -uo pipefail
+# The one test entry point: unit test binaries, then tests/integration/NNNN-*.sh.
+#
+#   tests/run.sh [GLOB]      GLOB filters test names, e.g. '0006*' or 'unit_*'
+#
+# Environment:
+#   SLUICE_NO_BUILD=1   skip `make -j2` / `make unit`
+#   SLUICE_BIN          binary under test (default build/sluice)
+#   SLUICE_WRAP         prefix for sluice, e.g. "valgrind --error-exitcode=99 --leak-check=full -q"
+#   UNIT_DIR            where the unit_* binaries are (default build/tests)
+#   SLUICE_KEEP_LOGS=1  keep the per-test log dir even when everything passed
+#
+# Prints one line per test (PASS/FAIL/SKIP name (time)), the last 30 lines of
+# a failed test's log, and ends with exactly one line "N passed, N failed,
+# N skipped"; exits 1 if anything failed. Unit binaries count their checks.
+set -u -o pipefail
 cd "$(dirname "$0")/.."
-
+ROOT=$PWD
+FILTER=${1:-*}
+TEST_TIMEOUT=${SLUICE_TEST_TIMEOUT:-120}
 export SLUICE_BIN=${SLUICE_BIN:-build/sluice}
+export SLUICE_WRAP=${SLUICE_WRAP:-}
 UNIT_DIR=${UNIT_DIR:-build/tests}
-filter=${1:-*}
-pass=0 fail=0 skip=0
-logdir=$(mktemp -d /tmp/sluice-tests.XXXXXX)
+
+passed=0
+failed=0
+skipped=0
+LOGDIR=$(mktemp -d /tmp/sluice-tests.XXXXXX)
+
+elapsed() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", (b - a) / 1000 }'
+}
+
+show_tail() {
+	tail -n 30 "$1" | sed 's/^/    | /'
+}
 
 if [ "${SLUICE_NO_BUILD:-0}" != 1 ]; then
-	make -j2 all unit >"$logdir/build.log" 2>&1 || { cat "$logdir/build.log"; echo "0 passed, 1 failed"; exit 1; }
+	# A failed build would leave a stale binary to test: stop here.
+	if ! make -j2 >"$LOGDIR/make.log" 2>&1; then
+		echo "FAIL make"
+		show_tail "$LOGDIR/make.log"
+		echo "logs: $LOGDIR"
+		echo "0 passed, 1 failed, 0 skipped"
+		exit 1
+	fi
+	# `make unit` is optional: ignore a Makefile without that target.
+	if make -n unit >/dev/null 2>&1; then
+		if ! make -j2 unit >"$LOGDIR/make-unit.log" 2>&1; then
+			echo "FAIL make unit"
+			show_tail "$LOGDIR/make-unit.log"
+			failed=$((failed + 1))
+		fi
+	fi
 fi
 
-# Unit tests count their checks.
-for t in "$UNIT_DIR"/unit_*; do
-	[ -x "$t" ] || continue
-	name=${t##*/}
-	out=$(timeout 300 "$t" 2>&1); rc=$?
-	line=$(printf '%s\n' "$out" | tail -n 1)
-	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
-		pass=$((pass + BASH_REMATCH[1])); fail=$((fail + BASH_REMATCH[2]))
-	fi
-	if [ $rc -ne 0 ]; then
-		[[ $line =~ ^[0-9]+\ passed ]] || fail=$((fail + 1))
-		echo "FAIL $name (exit $rc)"; printf '%s\n' "$out" | tail -n 30
+# Unit test binaries: the last line of each is "N passed, N failed".
+for bin in "$UNIT_DIR"/unit_*; do
+	[ -x "$bin" ] || continue
+	name=$(basename "$bin")
+	# shellcheck disable=SC2053
+	[[ $name == $FILTER ]] || continue
+	log=$LOGDIR/$name.log
+	t0=$(date +%s%3N)
+	timeout -k 10 "$TEST_TIMEOUT" "$bin" >"$log" 2>&1 </dev/null
+	rc=$?
+	t1=$(date +%s%3N)
+	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [ -n "$last" ]; then
+		np=$(echo "$last" | awk '{print $1}')
+		nf=$(echo "$last" | awk '{print $3}')
 	else
-		echo "PASS $name: $line"
+		np=0
+		nf=0
+	fi
+	# A crash or a non-zero exit without counted failures is one failure.
+	if [ "$rc" != 0 ] && [ "$nf" = 0 ]; then
+		nf=1
+	fi
+	passed=$((passed + np))
+	failed=$((failed + nf))
+	if [ "$nf" = 0 ]; then
+		echo "PASS $name ($(elapsed "$t0" "$t1"), $np checks)"
+	else
+		echo "FAIL $name ($(elapsed "$t0" "$t1"), $np checks ok, $nf failed, exit $rc)"
+		show_tail "$log"
 	fi
 done
 
-# Integration tests count one each.
+# Integration tests: exit 0 pass, 77 skip, anything else fail.
 for t in tests/integration/[0-9][0-9][0-9][0-9]-*.sh; do
-	[ -e "$t" ] || continue
-	name=${t##*/}; name=${name%.sh}
+	[ -f "$t" ] || continue
+	name=$(basename "$t" .sh)
 	# shellcheck disable=SC2053
-	[[ $name == $filter ]] || continue
-	start=${EPOCHREALTIME/./}
-	timeout 120 bash "$t" >"$logdir/$name.log" 2>&1; rc=$?
-	us=$(( ${EPOCHREALTIME/./} - start ))
-	took=$((us / 1000000)).$(( (us / 100000) % 10 ))
+	[[ $name == $FILTER ]] || continue
+	log=$LOGDIR/$name.log
+	t0=$(date +%s%3N)
+	# timeout puts the test in its own process group; whatever the test
+	# leaves behind in that group is killed afterwards.
+	SLUICE_TEST_TMP=$LOGDIR/$name.d timeout -k 10 "$TEST_TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null &
+	tpid=$!
+	wait "$tpid"
+	rc=$?
+	kill -KILL -- "-$tpid" 2>/dev/null
+	t1=$(date +%s%3N)
 	case $rc in
-	0) pass=$((pass + 1)); echo "PASS $name (${took}s)" ;;
-	77) skip=$((skip + 1)); echo "SKIP $name: $(tail -n 1 "$logdir/$name.log")" ;;
-	*) fail=$((fail + 1)); echo "FAIL $name (exit $rc, ${took}s)"; tail -n 30 "$logdir/$name.log" | sed 's/^/    /' ;;
+	0)
+		passed=$((passed + 1))
+		echo "PASS $name ($(elapsed "$t0" "$t1"))"
+		;;
+	77)
+		skipped=$((skipped + 1))
+		why=$(grep -m1 '^SKIP: ' "$log" | sed 's/^SKIP: //')
+		echo "SKIP $name ($(elapsed "$t0" "$t1"))${why:+: $why}"
+		;;
+	*)
+		failed=$((failed + 1))
+		[ "$rc" = 124 ] && echo "timed out after ${TEST_TIMEOUT}s" >>"$log"
+		echo "FAIL $name ($(elapsed "$t0" "$t1"), exit $rc)"
+		show_tail "$log"
+		;;
 	esac
 done
 
-echo "logs: $logdir"
-echo "$pass passed, $fail failed, $skip skipped"
-[ "$fail" -eq 0 ]
+if [ "$failed" = 0 ] && [ "${SLUICE_KEEP_LOGS:-0}" != 1 ]; then
+	rm -rf "$LOGDIR"
+else
+	echo "logs: $LOGDIR"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
