@@ -20,6 +20,7 @@ void config_defaults(struct config *c)
 	c->buffer_size = 256 * 1024;
 	c->relay = RELAY_CHOICE_AUTO;
 	c->backlog = 4096;
+	c->dns_cache_size = 1024;
 }
 
 void config_fini(struct config *c)
@@ -28,6 +29,8 @@ void config_fini(struct config *c)
 		free(c->listeners[i].url);
 	free(c->listeners);
 	c->listeners = NULL;
+	free(c->dns_servers);
+	c->dns_servers = NULL;
 	c->nlisteners = 0;
 }
 
@@ -63,6 +66,10 @@ void cli_usage(FILE *out)
 "      --buffer-size SIZE    relay buffer size (default 256k)\n"
 "      --relay MODE          auto, buffer or splice (default auto = buffer,\n"
 "                            the faster on measured kernels)\n"
+"      --dns-server ADDR     resolve names with this server (IP or IP:PORT,\n"
+"                            IPv6 as [IP]:PORT; repeatable) instead of the\n"
+"                            ones in /etc/resolv.conf\n"
+"      --dns-cache-size N    names cached per worker, for their TTL (default 1024)\n"
 "  -h, --help                show this help\n"
 "  -V, --version             show the version\n"
 "\n"
@@ -195,6 +202,8 @@ enum {
 	OPT_PID_FILE,
 	OPT_BUFFER_SIZE,
 	OPT_RELAY,
+	OPT_DNS_SERVER,
+	OPT_DNS_CACHE_SIZE,
 };
 
 static const struct option long_opts[] = {
@@ -209,6 +218,8 @@ static const struct option long_opts[] = {
 	{ "daemon", no_argument, NULL, 'd' },
 	{ "buffer-size", required_argument, NULL, OPT_BUFFER_SIZE },
 	{ "relay", required_argument, NULL, OPT_RELAY },
+	{ "dns-server", required_argument, NULL, OPT_DNS_SERVER },
+	{ "dns-cache-size", required_argument, NULL, OPT_DNS_CACHE_SIZE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -228,6 +239,47 @@ static int add_listener(struct config *c, const char *url, char *err, size_t err
 	}
 	c->listeners = grown;
 	c->listeners[c->nlisteners++] = l;
+	return 0;
+}
+
+/* Append "IP:PORT" (validated, port 53 by default) to the c-ares server list. */
+static int add_dns_server(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	char host[HOST_MAX + 1], item[HOST_MAX + 16], *grown;
+	union sockaddr_any a;
+	uint16_t port = 53;
+	const char *why;
+	size_t old;
+
+	if (addr_split(arg, strlen(arg), host, &port, &why) < 0) {
+		/* Bare IP literal (no port), IPv6 possibly in brackets. */
+		size_t n = strlen(arg);
+
+		if (n > 2 && arg[0] == '[' && arg[n - 1] == ']' && n - 2 <= HOST_MAX) {
+			memcpy(host, arg + 1, n - 2);
+			host[n - 2] = '\0';
+		} else if (n <= HOST_MAX) {
+			memcpy(host, arg, n + 1);
+		} else {
+			host[0] = '\0';
+		}
+		port = 53;
+	}
+	if (!addr_from_literal(host, port, &a)) {
+		seterr(err, errlen, "--dns-server '%s': expected an IP address, optionally with :PORT", arg);
+		return -1;
+	}
+	addr_format(&a, item, sizeof(item));
+	old = c->dns_servers ? strlen(c->dns_servers) : 0;
+	grown = realloc(c->dns_servers, old + strlen(item) + 2);
+	if (!grown) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	c->dns_servers = grown;
+	if (old)
+		grown[old++] = ',';
+	strcpy(grown + old, item);
 	return 0;
 }
 
@@ -318,6 +370,23 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 				return CLI_ERROR;
 			}
 			break;
+		case OPT_DNS_SERVER:
+			if (add_dns_server(c, optarg, err, errlen) < 0)
+				return CLI_ERROR;
+			break;
+		case OPT_DNS_CACHE_SIZE: {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 1 || v > 1000000) {
+				seterr(err, errlen, "--dns-cache-size '%s': expected a number from 1 to 1000000", optarg);
+				return CLI_ERROR;
+			}
+			c->dns_cache_size = (size_t)v;
+			break;
+		}
 		case 'h':
 			return CLI_HELP;
 		case 'V':

@@ -48,6 +48,8 @@ struct config {
 	size_t buffer_size;
 	enum relay_choice relay;
 	int backlog;
+	char *dns_servers;		/* owned: "ip:port,..." for c-ares, or NULL */
+	size_t dns_cache_size;		/* names cached per worker */
 };
 
 void config_defaults(struct config *c);

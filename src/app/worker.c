@@ -156,7 +156,7 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 	err = loop_init(&w->loop, &w->bufs, &w->pipes);
 	if (err)
 		goto out_pools;
-	w->dns = dns_new(&w->loop, NULL);
+	w->dns = dns_new(&w->loop, cfg->dns_servers, cfg->dns_cache_size);
 	if (!w->dns) {
 		err = -ENOMEM;
 		goto out_loop;

@@ -30,12 +30,20 @@ typedef void (*dns_cb)(void *arg, int err, union sockaddr_any *addrs, size_t n);
 int dns_global_init(void);
 void dns_global_fini(void);
 
-/* NULL on failure. servers: "ip[:port],..." or NULL for resolv.conf. */
-struct dns *dns_new(struct loop *l, const char *servers);
+/*
+ * NULL on failure. servers: "ip[:port],..." or NULL for resolv.conf.
+ * Answers are cached per resolver (per worker) for their TTL (1 s to 1 h),
+ * "no such name" for 2 s; at most cache_size names, least recently used
+ * dropped first. Concurrent lookups of one name share one query.
+ */
+struct dns *dns_new(struct loop *l, const char *servers, size_t cache_size);
 /* Pending queries are dropped without their callbacks. */
 void dns_free(struct dns *d);
 
-/* Resolve host (A and AAAA). NULL when the query could not be started. */
+/*
+ * Resolve host (A and AAAA). The callback always runs from the loop, never
+ * inside this call. NULL when the query could not be started.
+ */
 struct dns_query *dns_resolve(struct dns *d, const char *host, uint16_t port,
 			      dns_cb cb, void *arg);
 void dns_query_cancel(struct dns_query *q);

@@ -180,6 +180,17 @@ static void test_cli(void)
 	CHECK_EQ_INT(parse(&c, err, sizeof(err), 4, "sluice", "-L", "tcp://:1/h:2", "extra"), CLI_ERROR);
 	CHECK(strstr(err, "unexpected argument 'extra'") != NULL);
 	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 9, "sluice", "-L", "tcp://:1/h:2", "--dns-server",
+			   "127.0.0.1:5353", "--dns-server", "[::1]", "--dns-server", "10.0.0.1"), CLI_RUN);
+	CHECK_STR(c.dns_servers, "127.0.0.1:5353,[::1]:53,10.0.0.1:53");
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "tcp://:1/h:2", "--dns-server",
+			   "dns.example"), CLI_ERROR);
+	CHECK(strstr(err, "--dns-server 'dns.example'") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "tcp://:1/h:2", "--dns-cache-size",
+			   "0"), CLI_ERROR);
+	config_fini(&c);
 	CHECK_EQ_INT(parse(&c, err, sizeof(err), 2, "sluice", "--help"), CLI_HELP);
 	config_fini(&c);
 	CHECK_EQ_INT(parse(&c, err, sizeof(err), 2, "sluice", "-V"), CLI_VERSION);
