@@ -98,7 +98,7 @@ _cleanup() {
 	for cmd in "${CLEANUP_LATE[@]}"; do
 		eval "$cmd" >/dev/null 2>&1 || true
 	done
-	if [ "$rc" = 0 ] || [ "$rc" = 77 ]; then
+	if { [ "$rc" = 0 ] || [ "$rc" = 77 ]; } && [ "${SLUICE_KEEP_LOGS:-0}" != 1 ]; then
 		rm -rf "$T"
 	else
 		echo "(scratch files kept in $T)"
