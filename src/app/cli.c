@@ -14,6 +14,7 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->workers = 0;
 	c->connect_timeout_ms = 10000;
+	c->he_delay_ms = 250;
 	c->idle_timeout_ms = 0;
 	c->grace_ms = 5000;
 	c->log_level = LOG_INFO;
@@ -55,6 +56,9 @@ void cli_usage(FILE *out)
 "  -w, --workers N           worker threads (default: number of CPUs)\n"
 "      --connect-timeout T   time allowed to connect to each target address\n"
 "                            (default 10s)\n"
+"      --happy-eyeballs-delay T  when a name has several addresses, start the\n"
+"                            next attempt after this long while earlier ones\n"
+"                            are still pending; first to connect wins (250ms)\n"
 "      --idle-timeout T      close connections idle this long (default 0 = never)\n"
 "      --grace T             on SIGINT/SIGTERM, let live connections finish for\n"
 "                            this long, then close them (default 5s)\n"
@@ -203,6 +207,7 @@ enum {
 	OPT_BUFFER_SIZE,
 	OPT_RELAY,
 	OPT_DNS_SERVER,
+	OPT_HE_DELAY,
 	OPT_DNS_CACHE_SIZE,
 };
 
@@ -219,6 +224,7 @@ static const struct option long_opts[] = {
 	{ "buffer-size", required_argument, NULL, OPT_BUFFER_SIZE },
 	{ "relay", required_argument, NULL, OPT_RELAY },
 	{ "dns-server", required_argument, NULL, OPT_DNS_SERVER },
+	{ "happy-eyeballs-delay", required_argument, NULL, OPT_HE_DELAY },
 	{ "dns-cache-size", required_argument, NULL, OPT_DNS_CACHE_SIZE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -323,6 +329,11 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 		}
 		case OPT_CONNECT_TIMEOUT:
 			if (parse_duration_opt("connect-timeout", optarg, &c->connect_timeout_ms,
+					       false, err, errlen) < 0)
+				return CLI_ERROR;
+			break;
+		case OPT_HE_DELAY:
+			if (parse_duration_opt("happy-eyeballs-delay", optarg, &c->he_delay_ms,
 					       false, err, errlen) < 0)
 				return CLI_ERROR;
 			break;

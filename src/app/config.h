@@ -39,6 +39,7 @@ struct config {
 	size_t nlisteners;
 	unsigned int workers;		/* 0 = number of CPUs */
 	uint32_t connect_timeout_ms;
+	uint32_t he_delay_ms;		/* happy eyeballs stagger */
 	uint32_t idle_timeout_ms;	/* 0 = off */
 	uint32_t grace_ms;
 	int log_level;

@@ -154,7 +154,7 @@ static void ingress_request(struct ingress_ctx *ctx, const struct target *t)
 
 	s->state = SESSION_DIALING;
 	dial_start(&s->dial, s_loop(s), w->dns, &s->upstream, t,
-		   w->cfg->connect_timeout_ms, on_dialed);
+		   w->cfg->connect_timeout_ms, w->cfg->he_delay_ms, on_dialed);
 }
 
 void session_start(struct wlistener *wl, int fd)

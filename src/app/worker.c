@@ -225,6 +225,9 @@ static void *worker_main(void *arg)
 	err = loop_run(&w->loop);
 	if (err)
 		log_error(w->log, "worker %u: event loop failed: %s", w->id, strerror(-err));
+	close_listeners(w);
+	io_close(&w->evio);
+	loop_drain(&w->loop);	/* cancelled requests reach their owners */
 
 	pthread_mutex_lock(&w->sup->mu);
 	w->sup->live--;

@@ -63,6 +63,12 @@ static unsigned int cq_drain(struct loop *l, unsigned int budget)
 	return n;
 }
 
+void loop_drain(struct loop *l)
+{
+	while (l->cq_head)
+		cq_drain(l, CQ_BUDGET);
+}
+
 int io_open(struct loop *l, struct io *io, int fd, uint8_t ready)
 {
 	int err;

@@ -111,6 +111,12 @@ struct loop {
 int loop_init(struct loop *l, struct pool *bufs, struct pipe_pool *pipes);
 void loop_fini(struct loop *l);
 
+/*
+ * Deliver every completion already queued, without waiting (teardown: lets
+ * cancelled requests reach their owners so they can free themselves).
+ */
+void loop_drain(struct loop *l);
+
 /* Run until loop_stop(). Returns 0 or -errno from the backend. */
 int loop_run(struct loop *l);
 static inline void loop_stop(struct loop *l)

@@ -2,12 +2,38 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/sock.h"
 #include "core/util.h"
 
 static void try_next(struct dial *d);
+static void race_start(struct dial *d);
+static void race_orphan(struct dial *d);
+
+/* One racing connection attempt. */
+struct dial_attempt {
+	struct io io;
+	struct io_req req;		/* IO_CONNECT */
+	struct timer timer;		/* its connect timeout */
+	union sockaddr_any peer;
+	struct dial_race *race;		/* back pointer */
+	bool active;			/* socket open, request maybe in flight */
+	bool timed_out;
+};
+
+/*
+ * Heap state of a race. It outlives the dial when the dial is done (won or
+ * cancelled) while losing attempts are still being cancelled: then d is
+ * NULL and the race frees itself once nothing of it is in flight.
+ */
+struct dial_race {
+	struct dial *d;			/* NULL once orphaned */
+	struct loop *loop;		/* borrowed */
+	struct timer stagger;
+	struct dial_attempt a[DIAL_RACE_MAX];
+};
 
 static void release_addrs(struct dial *d)
 {
@@ -22,6 +48,7 @@ static void finish(struct dial *d, int err)
 	struct loop *l = d->io->loop;
 
 	loop_timer_cancel(l, &d->timer);
+	race_orphan(d);
 	release_addrs(d);
 	if (d->starting) {
 		/* Never call back from inside dial_start(): report next round. */
@@ -109,13 +136,17 @@ static void on_resolved(void *arg, int err, union sockaddr_any *addrs, size_t n)
 	d->addrs = addrs;
 	d->naddrs = n;
 	d->next = 0;
-	try_next(d);
+	if (n > 1)
+		race_start(d);
+	else
+		try_next(d);
 }
 
 void dial_start(struct dial *d, struct loop *l, struct dns *dns, struct io *io,
-		const struct target *t, uint32_t timeout_ms, dial_cb cb)
+		const struct target *t, uint32_t timeout_ms, uint32_t stagger_ms, dial_cb cb)
 {
-	*d = (struct dial){ .io = io, .timeout_ms = timeout_ms, .cb = cb };
+	*d = (struct dial){ .io = io, .timeout_ms = timeout_ms, .stagger_ms = stagger_ms,
+			    .cb = cb };
 	io->loop = l;
 	timer_init(&d->timer, on_timer);
 	d->starting = true;
@@ -141,6 +172,7 @@ void dial_cancel(struct dial *d)
 	if (d->io->loop)
 		loop_timer_cancel(d->io->loop, &d->timer);
 	release_addrs(d);
+	race_orphan(d);
 	if (d->req.inflight)
 		io_cancel(&d->req);
 }
@@ -148,4 +180,195 @@ void dial_cancel(struct dial *d)
 bool dial_is_busy(const struct dial *d)
 {
 	return d->req.inflight;
+}
+
+void dial_interleave(union sockaddr_any *addrs, size_t n)
+{
+	union sockaddr_any tmp;
+
+	if (n < 3 && !(n == 2 && addrs[0].sa.sa_family == addrs[1].sa.sa_family))
+		return;
+	/* Stable: take the next address of the family due, else whatever is left. */
+	for (size_t i = 1; i < n; i++) {
+		int want = addrs[i - 1].sa.sa_family == AF_INET6 ? AF_INET : AF_INET6;
+		size_t j = i;
+
+		while (j < n && addrs[j].sa.sa_family != want)
+			j++;
+		if (j == n || j == i)
+			continue;
+		tmp = addrs[j];
+		memmove(&addrs[i + 1], &addrs[i], (j - i) * sizeof(*addrs));
+		addrs[i] = tmp;
+	}
+}
+
+/* --- happy eyeballs --- */
+
+static bool race_idle(const struct dial_race *r)
+{
+	for (int i = 0; i < DIAL_RACE_MAX; i++)
+		if (r->a[i].active || r->a[i].req.inflight)
+			return false;
+	return true;
+}
+
+static unsigned int race_active(const struct dial_race *r)
+{
+	unsigned int n = 0;
+
+	for (int i = 0; i < DIAL_RACE_MAX; i++)
+		n += r->a[i].active;
+	return n;
+}
+
+static void attempt_close(struct dial_race *r, struct dial_attempt *a)
+{
+	loop_timer_cancel(r->loop, &a->timer);
+	io_close(&a->io);		/* its request comes back -ECANCELED */
+	a->active = false;
+}
+
+/* Detach the race from its dial: close every attempt, free when drained. */
+static void race_orphan(struct dial *d)
+{
+	struct dial_race *r = d->race;
+
+	if (!r)
+		return;
+	d->race = NULL;
+	r->d = NULL;
+	loop_timer_cancel(r->loop, &r->stagger);
+	for (int i = 0; i < DIAL_RACE_MAX; i++)
+		if (r->a[i].active)
+			attempt_close(r, &r->a[i]);
+	if (race_idle(r))
+		free(r);
+}
+
+static void on_attempt(struct io_req *req);
+
+/* Start the next address in a free slot. false when none could start. */
+static bool race_launch(struct dial *d)
+{
+	struct dial_race *r = d->race;
+
+	while (d->next < d->naddrs) {
+		struct dial_attempt *a = NULL;
+		bool in_progress;
+		int fd, err;
+
+		for (int i = 0; i < DIAL_RACE_MAX; i++)
+			if (!r->a[i].active && !r->a[i].req.inflight)
+				a = &r->a[i];
+		if (!a)
+			return false;
+		a->peer = d->addrs[d->next++];
+		a->timed_out = false;
+		fd = sock_connect_tcp(&a->peer, &in_progress);
+		if (fd < 0) {
+			d->last_err = fd;
+			continue;
+		}
+		io_init(&a->io);
+		err = io_open(r->loop, &a->io, fd, 0);
+		if (err) {
+			close(fd);
+			d->last_err = err;
+			continue;
+		}
+		a->active = true;
+		a->req.op = IO_CONNECT;
+		a->req.cb = on_attempt;
+		io_submit(&a->io, &a->req);
+		loop_timer_arm(r->loop, &a->timer, d->timeout_ms);
+		if (d->next < d->naddrs)
+			loop_timer_arm(r->loop, &r->stagger, d->stagger_ms);
+		return true;
+	}
+	return false;
+}
+
+static void race_failed_one(struct dial *d)
+{
+	struct dial_race *r = d->race;
+
+	/* A failure starts the next address at once (RFC 8305 section 5). */
+	if (!race_launch(d) && race_active(r) == 0)
+		finish(d, d->last_err ? d->last_err : -EHOSTUNREACH);
+}
+
+static void on_attempt(struct io_req *req)
+{
+	struct dial_attempt *a = container_of(req, struct dial_attempt, req);
+	struct dial_race *r = a->race;
+	struct dial *d = r->d;
+	int fd, err;
+
+	if (!d) {		/* orphaned: just drain */
+		if (a->active)
+			attempt_close(r, a);
+		if (race_idle(r))
+			free(r);
+		return;
+	}
+	loop_timer_cancel(r->loop, &a->timer);
+	if (req->res != 0) {
+		d->last_err = a->timed_out ? -ETIMEDOUT : (int)req->res;
+		attempt_close(r, a);
+		race_failed_one(d);
+		return;
+	}
+	/* Winner: move its socket to the dial's handle. */
+	fd = a->io.fd;
+	io_detach(&a->io);
+	a->active = false;
+	d->peer = a->peer;
+	err = io_open(r->loop, d->io, fd, IO_READY_WR);
+	if (err) {
+		close(fd);
+		d->last_err = err;
+		race_failed_one(d);
+		return;
+	}
+	finish(d, 0);		/* orphans the race: the losers are closed */
+}
+
+static void on_attempt_timeout(struct timer *t)
+{
+	struct dial_attempt *a = container_of(t, struct dial_attempt, timer);
+
+	a->timed_out = true;
+	io_cancel(&a->req);
+}
+
+static void on_stagger(struct timer *t)
+{
+	struct dial_race *r = container_of(t, struct dial_race, stagger);
+
+	if (r->d)
+		race_launch(r->d);
+}
+
+static void race_start(struct dial *d)
+{
+	struct loop *l = d->io->loop;
+	struct dial_race *r = calloc(1, sizeof(*r));
+
+	if (!r) {		/* no memory for a race: one address at a time */
+		try_next(d);
+		return;
+	}
+	r->d = d;
+	r->loop = l;
+	timer_init(&r->stagger, on_stagger);
+	for (int i = 0; i < DIAL_RACE_MAX; i++) {
+		r->a[i].race = r;
+		io_init(&r->a[i].io);
+		timer_init(&r->a[i].timer, on_attempt_timeout);
+	}
+	d->race = r;
+	dial_interleave(d->addrs, d->naddrs);
+	if (!race_launch(d))
+		finish(d, d->last_err ? d->last_err : -EHOSTUNREACH);
 }

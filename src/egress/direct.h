@@ -1,6 +1,10 @@
 /*
- * Direct egress: resolve (if a name), then connect to each address in turn
- * until one succeeds, each attempt bounded by the connect timeout.
+ * Direct egress: resolve (if a name), then connect, each attempt bounded by
+ * the connect timeout. One address: a single attempt. Several (a name):
+ * happy eyeballs (RFC 8305): families interleaved, a new attempt starts
+ * every stagger interval (or at once when one fails) while earlier ones
+ * are still pending, up to DIAL_RACE_MAX at a time; the first to connect
+ * wins and the others are closed.
  *
  * The dial fills a caller-owned io handle with the connected socket. The
  * callback runs exactly once with the result. After dial_cancel() it is not
@@ -18,7 +22,11 @@
 #include "dns/dns.h"
 #include "egress/egress.h"
 
+#define DIAL_RACE_MAX		4
+#define DIAL_STAGGER_MS		250
+
 struct dial;
+struct dial_race;
 /* err 0: d->io is connected to d->peer. Else -errno (last failure). */
 typedef void (*dial_cb)(struct dial *d, int err);
 
@@ -27,11 +35,13 @@ struct dial {
 	struct io_req req;		/* IO_CONNECT */
 	struct timer timer;		/* per-attempt connect timeout */
 	struct dns_query *query;	/* pending resolution, or NULL */
+	struct dial_race *race;		/* owned while racing several addresses */
 	union sockaddr_any *addrs;	/* owned when naddrs > 1 or resolved */
 	union sockaddr_any one;		/* storage for a single literal */
 	union sockaddr_any peer;	/* the address being tried / connected */
 	size_t naddrs, next;
 	uint32_t timeout_ms;
+	uint32_t stagger_ms;		/* happy eyeballs delay */
 	int last_err;
 	bool timed_out;		/* the pending attempt hit its timeout */
 	bool cancelled;		/* the owner gave up: never call back */
@@ -45,7 +55,10 @@ struct dial {
  * The callback is never called from within dial_start().
  */
 void dial_start(struct dial *d, struct loop *l, struct dns *dns, struct io *io,
-		const struct target *t, uint32_t timeout_ms, dial_cb cb);
+		const struct target *t, uint32_t timeout_ms, uint32_t stagger_ms, dial_cb cb);
+
+/* Order addresses for happy eyeballs: alternate families, first family first. */
+void dial_interleave(union sockaddr_any *addrs, size_t n);
 void dial_cancel(struct dial *d);
 bool dial_is_busy(const struct dial *d);
 

@@ -1,0 +1,185 @@
+/*
+ * The direct egress with a real loop and resolver: happy-eyeballs ordering,
+ * a name whose first address refuses (localhost: ::1 then 127.0.0.1 when
+ * the server listens on IPv4 only), a refused literal, a missing name, and
+ * cancelling mid-dial. Loopback only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/sock.h"
+#include "dns/dns.h"
+#include "egress/direct.h"
+#include "unit.h"
+
+static void test_interleave(void)
+{
+	union sockaddr_any a[6];
+	const char *lit[] = { "::1", "::2", "::3", "10.0.0.1", "10.0.0.2", "::4" };
+	int want[] = { AF_INET6, AF_INET, AF_INET6, AF_INET, AF_INET6, AF_INET6 };
+	char buf[ADDR_STRLEN];
+
+	for (int i = 0; i < 6; i++)
+		CHECK(addr_from_literal(lit[i], 80, &a[i]));
+	dial_interleave(a, 6);
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ_INT(a[i].sa.sa_family, want[i]);
+	/* Order within a family is kept. */
+	CHECK_STR(addr_format(&a[0], buf, sizeof(buf)), "[::1]:80");
+	CHECK_STR(addr_format(&a[2], buf, sizeof(buf)), "[::2]:80");
+	CHECK_STR(addr_format(&a[1], buf, sizeof(buf)), "10.0.0.1:80");
+}
+
+struct run {
+	struct loop loop;
+	struct pool bufs;
+	struct pipe_pool pipes;
+	struct dns *dns;
+	struct dial dial;
+	struct io io;
+	int calls, err;
+};
+
+static void on_dialed(struct dial *d, int err)
+{
+	struct run *r = (struct run *)((char *)d - offsetof(struct run, dial));
+
+	r->calls++;
+	r->err = err;
+	loop_stop(&r->loop);
+}
+
+static void run_init(struct run *r)
+{
+	memset(r, 0, sizeof(*r));
+	pool_init(&r->bufs, 4096, 1);
+	pipe_pool_init(&r->pipes, 0, 1);
+	CHECK_EQ_INT(loop_init(&r->loop, &r->bufs, &r->pipes), 0);
+	r->dns = dns_new(&r->loop, NULL, 16);
+	CHECK(r->dns != NULL);
+	io_init(&r->io);
+}
+
+static void run_fini(struct run *r)
+{
+	io_close(&r->io);
+	loop_drain(&r->loop);
+	dns_free(r->dns);
+	loop_fini(&r->loop);
+	pool_fini(&r->bufs);
+	pipe_pool_fini(&r->pipes);
+}
+
+static int listen_v4(uint16_t *port)
+{
+	union sockaddr_any a;
+	int fd;
+
+	addr_from_literal("127.0.0.1", 0, &a);
+	fd = sock_listen_tcp(&a, false, 16);
+	if (fd >= 0 && sock_local_addr(fd, &a) == 0)
+		*port = addr_port(&a);
+	return fd;
+}
+
+static void test_name_falls_back(void)
+{
+	struct run r;
+	struct target t = { .host = "localhost" };
+	uint16_t port = 0;
+	int lfd = listen_v4(&port);
+	char buf[ADDR_STRLEN];
+
+	CHECK(lfd >= 0);
+	run_init(&r);
+	t.port = port;
+	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 2000, 250, on_dialed);
+	CHECK_EQ_INT(r.calls, 0);	/* never from inside dial_start */
+	loop_run(&r.loop);
+	CHECK_EQ_INT(r.calls, 1);
+	CHECK_EQ_INT(r.err, 0);
+	CHECK(strncmp(addr_format(&r.dial.peer, buf, sizeof(buf)), "127.0.0.1:", 10) == 0);
+	CHECK(io_is_open(&r.io));
+	run_fini(&r);
+	close(lfd);
+}
+
+static void test_refused_literal(void)
+{
+	struct run r;
+	struct target t = { 0 };
+	uint16_t port = 0;
+	int lfd = listen_v4(&port);
+
+	close(lfd);		/* nobody listens there now */
+	run_init(&r);
+	addr_from_literal("127.0.0.1", port, &t.addr);
+	t.port = port;
+	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 2000, 250, on_dialed);
+	loop_run(&r.loop);
+	CHECK_EQ_INT(r.calls, 1);
+	CHECK_EQ_INT(r.err, -ECONNREFUSED);
+	run_fini(&r);
+}
+
+static void test_missing_name(void)
+{
+	struct run r;
+	struct target t = { .host = "no-such-host.invalid", .port = 80 };
+
+	run_init(&r);
+	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 2000, 250, on_dialed);
+	loop_run(&r.loop);
+	CHECK_EQ_INT(r.calls, 1);
+	CHECK(r.err == -ENOENT || r.err == -EAGAIN || r.err == -ETIMEDOUT);
+	run_fini(&r);
+}
+
+static void on_cancel_timer(struct timer *t);
+static struct run *g_run;
+
+static void on_cancel_timer(struct timer *t)
+{
+	(void)t;
+	dial_cancel(&g_run->dial);
+	io_close(&g_run->io);
+	loop_stop(&g_run->loop);
+}
+
+static void test_cancel(void)
+{
+	struct run r;
+	struct target t = { .host = "localhost" };
+	struct timer stop;
+	uint16_t port = 0;
+	int lfd = listen_v4(&port);
+
+	run_init(&r);
+	g_run = &r;
+	t.port = port;
+	timer_init(&stop, on_cancel_timer);
+	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 2000, 250, on_dialed);
+	loop_timer_arm(&r.loop, &stop, 0);	/* cancel before anything settles */
+	loop_run(&r.loop);
+	loop_drain(&r.loop);
+	/* After a cancel: no result, only the -ECANCELED release if it was busy. */
+	CHECK(r.calls == 0 || r.err == -ECANCELED);
+	CHECK(!dial_is_busy(&r.dial));
+	run_fini(&r);
+	close(lfd);
+}
+
+int main(void)
+{
+	if (dns_global_init() < 0)
+		return 1;
+	RUN(test_interleave);
+	RUN(test_name_falls_back);
+	RUN(test_refused_literal);
+	RUN(test_missing_name);
+	RUN(test_cancel);
+	dns_global_fini();
+	return unit_done();
+}
