@@ -31,6 +31,5 @@ bg late-echo python3 "$HELPERS/echo_server.py" --port "$CLOSED"
 wait_listen "$CLOSED"
 py client.py echo 127.0.0.1 "$LBAD" --count 5 || fail "listener does not work once its target is up"
 
-wait_for 5 test "$(fd_count "$SLUICE_PID")" -le "$base" ||
-	fail "sluice has $(fd_count "$SLUICE_PID") fds, $base before the refused connects"
+wait_fds_back "$SLUICE_PID" "$base" 5
 stop_sluice

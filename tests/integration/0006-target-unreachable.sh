@@ -64,8 +64,7 @@ in_ns python3 "$HELPERS/client.py" echo 127.0.0.1 8004 --count 10 --timeout 3 ||
 for i in 1 2 3 4 5; do
 	wait "${par[$((i - 1))]}" || fail "parallel dropped connect $i: $(cat "$T/par.$i")"
 done
-wait_for 5 test "$(fd_count "$SLUICE_PID")" -le "$base" ||
-	fail "sluice has $(fd_count "$SLUICE_PID") fds, $base before the failed connects"
+wait_fds_back "$SLUICE_PID" "$base" 5
 stop_sluice
 
 # Decimal timeout: --connect-timeout 0.5 closes a dropped connect in ~0.5 s.

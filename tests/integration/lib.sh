@@ -345,3 +345,24 @@ start_echo() {
 
 # Elapsed time helpers: now_ms.
 now_ms() { date +%s%3N; }
+
+# fds_at_most PID N: PID has at most N open fds.
+fds_at_most() {
+	[ "$(fd_count "$1")" -le "$2" ]
+}
+
+# wait_fds_back PID BASE TIMEOUT: wait until PID is back to at most BASE fds.
+wait_fds_back() {
+	wait_for "$3" fds_at_most "$1" "$2" ||
+		fail "pid $1 still has $(fd_count "$1") fds after ${3}s, baseline $2 (fd leak?)"
+}
+
+# log_count REGEX [FILE]: number of log lines matching REGEX.
+log_count() {
+	grep -cE -- "$1" "${2:-$SLUICE_LOG}"
+}
+
+# log_count_at_least N REGEX [FILE]
+log_count_at_least() {
+	[ "$(log_count "$2" "${3:-$SLUICE_LOG}")" -ge "$1" ]
+}
