@@ -1,0 +1,523 @@
+#!/usr/bin/env bash
+# sluice benchmark: sluice against direct, haproxy, nginx (stream) and socat,
+# measured in one run, interleaved (round 1: every peer, round 2: every peer,
+# ...), medians over rounds, ratios against the same run's baselines.
+#
+#   bench/run.sh [--quick] [--rounds N] [--only iperf,connrate,rss,relay]
+#                [--sluice PATH] [--rss-conns N]
+#
+# Sections:
+#   iperf     iperf3 -t 5, 1 stream and -P 4: receiver Gbit/s, proxy CPU s/GB
+#   connrate  tools/connrate: connect, 64 B request, 64 B reply, close;
+#             conn/s, latency, proxy CPU us/conn (server: tools/echod)
+#   rss       tools/idlehold: 8000 idle connections through the proxy to
+#             tools/echod; proxy VmRSS growth per connection
+#   relay     sluice --relay buffer vs --relay splice (iperf3 as above)
+#
+# Everything runs on 127.0.0.1, nothing is pinned: on a 2-core machine client,
+# proxy and server share the CPUs, the same way for every peer. Each proxy gets
+# 2 threads/workers, default buffers, logging off (or warnings only). Every
+# measurement starts a fresh proxy process. The table goes to stdout and to
+# bench/results/latest.txt, the raw rounds to bench/results/latest.tsv.
+# A full run takes about 7-8 minutes; --quick (1 round, short runs) about 1.5.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$PWD
+
+ROUNDS=3
+IPERF_T=5
+CONN_T=5
+CONN_C=50
+RSS_N=8000
+ONLY=iperf,connrate,rss,relay
+SLUICE=$ROOT/build/sluice
+QUICK=0
+
+usage() {
+	sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+	exit "${1:-0}"
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--rounds) ROUNDS=${2:?}; shift ;;
+	--only) ONLY=${2:?}; shift ;;
+	--sluice) SLUICE=${2:?}; shift ;;
+	--rss-conns) RSS_N=${2:?}; shift ;;
+	-h|--help) usage 0 ;;
+	*) echo "bench/run.sh: unknown argument '$1'" >&2; usage 2 >&2 ;;
+	esac
+	shift
+done
+if [ "$QUICK" = 1 ]; then
+	ROUNDS=1 IPERF_T=2 CONN_T=2
+fi
+for s in ${ONLY//,/ }; do
+	case "$s" in iperf|connrate|rss|relay) ;;
+	*) echo "bench/run.sh: --only: unknown section '$s' (iperf,connrate,rss,relay)" >&2; exit 2 ;;
+	esac
+done
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --rounds: expected a number" >&2; exit 2; }
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "bench/run.sh: $*"; exit 1; }
+
+# ---------------------------------------------------------------- packages
+need_pkgs=()
+command -v iperf3 >/dev/null || need_pkgs+=(iperf3)
+command -v haproxy >/dev/null || need_pkgs+=(haproxy)
+command -v socat >/dev/null || need_pkgs+=(socat)
+command -v nginx >/dev/null || need_pkgs+=(nginx-light)
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need_pkgs+=(libnginx-mod-stream)
+command -v python3 >/dev/null || need_pkgs+=(python3)
+command -v cc >/dev/null || need_pkgs+=(gcc libc6-dev)
+command -v make >/dev/null || need_pkgs+=(make)
+command -v ss >/dev/null || need_pkgs+=(iproute2)
+command -v pgrep >/dev/null || need_pkgs+=(procps)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "bench/run.sh: missing packages. Run:" >&2
+		echo "  sudo apt-get install -y ${need_pkgs[*]}" >&2
+		exit 1
+	fi
+	log "installing: ${need_pkgs[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2 || true
+	apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >&2 ||
+		die "apt-get install failed"
+fi
+
+make -s -f bench/Makefile >&2 || die "building tools/ failed"
+TOOLS=$ROOT/build/bench
+
+# 8000 idle connections: the proxy holds 2 fds each, client and server 1 each.
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+NOFILE=$(ulimit -n)
+if [ "$NOFILE" != unlimited ] && [ $((2 * RSS_N + 200)) -gt "$NOFILE" ]; then
+	RSS_N=$(((NOFILE - 200) / 2))
+	log "warning: fd limit $NOFILE: idle-connection test uses $RSS_N connections"
+fi
+
+HAVE_SLUICE=0
+[ -x "$SLUICE" ] && HAVE_SLUICE=1
+PEERS=(direct)
+[ "$HAVE_SLUICE" = 1 ] && PEERS+=(sluice)
+PEERS+=(haproxy nginx socat)
+
+# ---------------------------------------------------------------- processes
+TMP=$(mktemp -d /tmp/sluice-bench.XXXXXX)
+RESULTS=$ROOT/bench/results
+mkdir -p "$RESULTS"
+TSV=$TMP/results.tsv
+: >"$TSV"
+PIDS=()
+
+proc_tree() { # PID: the pid and all its descendants, one per line
+	local c
+	echo "$1"
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		proc_tree "$c"
+	done
+}
+
+kill_tree() { # PID: TERM the tree, KILL what is left after 3 s
+	local p i tree
+	tree=$(proc_tree "$1")
+	# shellcheck disable=SC2086
+	kill -TERM $tree 2>/dev/null
+	for ((i = 0; i < 30; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	for p in $tree; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	local p
+	trap - EXIT INT TERM
+	for p in "${PIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null && kill_tree "$p"
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+NEXT_PORT=$((20000 + RANDOM % 8000)) # below the ephemeral range
+alloc_port() { # VAR: a free TCP port on 127.0.0.1
+	local i p
+	for ((i = 0; i < 500; i++)); do
+		p=$NEXT_PORT
+		NEXT_PORT=$((NEXT_PORT >= 32000 ? 20000 : NEXT_PORT + 1))
+		if [ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]; then
+			printf -v "$1" '%s' "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+
+wait_listen() { # PORT PID: until something listens on PORT (5 s at most)
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ -n "$(ss -Htln "( sport = :$1 )" 2>/dev/null)" ] && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { # PID: utime+stime+cutime+cstime over the process tree (all threads)
+	local p s sum=0
+	for p in $(proc_tree "$1"); do
+		s=$(cat /proc/"$p"/stat 2>/dev/null) || continue
+		s=${s##*) }
+		# after "comm)": field 3 is $1, so utime (14) .. cstime (17) are 12..15
+		# shellcheck disable=SC2086
+		set -- $s
+		sum=$((sum + ${12} + ${13} + ${14} + ${15}))
+	done
+	echo "$sum"
+}
+
+rss_kb() { # PID: VmRSS summed over the process tree
+	local p v sum=0
+	for p in $(proc_tree "$1"); do
+		v=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null)
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+wait_no_children() { # PID: until it has no child processes (socat: forks per connection)
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ -z "$(cat /proc/"$1"/task/*/children 2>/dev/null | tr -d ' ')" ] && return 0
+		sleep 0.05
+	done
+	log "warning: pid $1 still has children after 5 s"
+}
+
+# start_proxy PEER TARGET_PORT: sets PROXY_PORT and PROXY_PID ("" for direct).
+start_proxy() {
+	local peer=$1 target=$2 port dir
+	PROXY_PID=
+	if [ "$peer" = direct ]; then
+		PROXY_PORT=$target
+		return 0
+	fi
+	alloc_port port
+	dir=$TMP/$peer-$port
+	mkdir -p "$dir"
+	case "$peer" in
+	sluice|sluice-buffer|sluice-splice)
+		local relay=()
+		[ "$peer" = sluice-buffer ] && relay=(--relay buffer)
+		[ "$peer" = sluice-splice ] && relay=(--relay splice)
+		"$SLUICE" -L "tcp://127.0.0.1:$port/127.0.0.1:$target" --workers 2 \
+			--log-level warn "${relay[@]}" >"$dir/log" 2>&1 &
+		;;
+	haproxy)
+		cat >"$dir/haproxy.cfg" <<-EOF
+			global
+			    nbthread 2
+			    maxconn 9500
+			defaults
+			    mode tcp
+			    timeout connect 10s
+			    timeout client 1h
+			    timeout server 1h
+			frontend fe
+			    bind 127.0.0.1:$port
+			    default_backend be
+			backend be
+			    server s1 127.0.0.1:$target
+		EOF
+		haproxy -db -f "$dir/haproxy.cfg" >"$dir/log" 2>&1 &
+		;;
+	nginx)
+		cat >"$dir/nginx.conf" <<-EOF
+			load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+			daemon off;
+			master_process on;
+			worker_processes 2;
+			worker_rlimit_nofile 20000;
+			pid $dir/nginx.pid;
+			error_log $dir/error.log warn;
+			events { worker_connections 20000; }
+			stream {
+			    server {
+			        listen 127.0.0.1:$port;
+			        proxy_pass 127.0.0.1:$target;
+			        proxy_timeout 1h;
+			    }
+			}
+		EOF
+		nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/log" 2>&1 &
+		;;
+	socat)
+		socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "TCP:127.0.0.1:$target" \
+			>"$dir/log" 2>&1 &
+		;;
+	*) die "unknown peer $peer" ;;
+	esac
+	PROXY_PID=$!
+	PROXY_PORT=$port
+	PIDS+=("$PROXY_PID")
+	if ! wait_listen "$port" "$PROXY_PID"; then
+		log "error: $peer did not start listening on $port:"
+		cat "$dir/log" "$dir/error.log" 2>/dev/null | tail -5 >&2
+		kill_tree "$PROXY_PID"
+		PROXY_PID=
+		return 1
+	fi
+	if [ "$peer" = nginx ]; then # master listens before its workers are up
+		local i
+		for ((i = 0; i < 100; i++)); do
+			[ "$(proc_tree "$PROXY_PID" | wc -l)" -ge 3 ] && break
+			sleep 0.05
+		done
+	fi
+	sleep 0.2
+	return 0
+}
+
+stop_proxy() {
+	[ -n "$PROXY_PID" ] && kill_tree "$PROXY_PID"
+	PROXY_PID=
+}
+
+record() { # SECTION METRIC PEER ROUND VALUE
+	printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$TSV"
+}
+
+cpu_delta_s() { # T0 T1 -> seconds
+	awk -v a="$1" -v b="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.4f", (b - a) / hz }'
+}
+
+# ---------------------------------------------------------------- iperf3
+# iperf_one SECTION PEER STREAMS ROUND
+iperf_one() {
+	local section=$1 peer=$2 streams=$3 round=$4 sport spid c0='' c1 out res i
+	local tag=iperf$streams
+	alloc_port sport
+	iperf3 -s -1 -B 127.0.0.1 -p "$sport" >"$TMP/iperf3-s.log" 2>&1 &
+	spid=$!
+	PIDS+=("$spid")
+	if ! wait_listen "$sport" "$spid"; then
+		log "error: iperf3 -s did not start"; kill_tree "$spid"; return 1
+	fi
+	if ! start_proxy "$peer" "$sport"; then
+		kill_tree "$spid"; return 1
+	fi
+	out=$TMP/iperf3-c.json
+	[ -n "$PROXY_PID" ] && c0=$(cpu_ticks "$PROXY_PID")
+	timeout $((IPERF_T + 30)) iperf3 -c 127.0.0.1 -p "$PROXY_PORT" -t "$IPERF_T" \
+		-P "$streams" -J >"$out" 2>"$TMP/iperf3-c.err"
+	# the server exits after its one test: then every relayed socket is closed
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$spid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill_tree "$spid"
+	if [ -n "$PROXY_PID" ]; then
+		[ "$peer" = socat ] && wait_no_children "$PROXY_PID"
+		c1=$(cpu_ticks "$PROXY_PID")
+	fi
+	stop_proxy
+	res=$(python3 - "$out" <<-'EOF'
+		import json, sys
+		try:
+		    d = json.load(open(sys.argv[1]))
+		except Exception as e:
+		    print("ERR bad JSON: %s" % e); sys.exit()
+		if d.get("error"):
+		    print("ERR " + d["error"]); sys.exit()
+		r = d["end"]["sum_received"]
+		print("%.6f %d" % (r["bits_per_second"] / 1e9, r["bytes"]))
+	EOF
+	)
+	if [[ "$res" == ERR* || -z "$res" ]]; then
+		log "  $peer -P $streams round $round: iperf3 failed: ${res#ERR } $(head -c 200 "$TMP/iperf3-c.err")"
+		return 1
+	fi
+	local gbps=${res% *} bytes=${res#* } line
+	record "$section" "${tag}_gbps" "$peer" "$round" "$gbps"
+	line=$(printf '%-14s -P %d  %7.2f Gbit/s' "$peer" "$streams" "$gbps")
+	if [ -n "$c0" ]; then
+		local cs spg
+		cs=$(cpu_delta_s "$c0" "$c1")
+		spg=$(awk -v c="$cs" -v b="$bytes" 'BEGIN { printf "%.4f", c / (b / 1e9) }')
+		record "$section" "${tag}_cpu_s_per_gb" "$peer" "$round" "$spg"
+		line+=$(printf '  proxy CPU %.2f s = %.3f s/GB' "$cs" "$spg")
+	fi
+	log "  $line"
+}
+
+run_iperf_section() { # SECTION PEER...
+	local section=$1 r s p
+	shift
+	for ((r = 1; r <= ROUNDS; r++)); do
+		log "[$section] round $r/$ROUNDS (iperf3 -t $IPERF_T)"
+		for s in 1 4; do
+			for p in "$@"; do
+				iperf_one "$section" "$p" "$s" "$r"
+			done
+		done
+	done
+}
+
+# ---------------------------------------------------------------- connrate
+ECHOD_PID='' ECHOD_PORT=''
+start_echod() {
+	[ -n "$ECHOD_PID" ] && return 0
+	alloc_port ECHOD_PORT
+	"$TOOLS/echod" -p "$ECHOD_PORT" >"$TMP/echod.log" 2>&1 &
+	ECHOD_PID=$!
+	PIDS+=("$ECHOD_PID")
+	wait_listen "$ECHOD_PORT" "$ECHOD_PID" || die "echod did not start: $(cat "$TMP/echod.log")"
+}
+
+connrate_one() { # PEER ROUND
+	local peer=$1 round=$2 c0='' c1 out
+	start_proxy "$peer" "$ECHOD_PORT" || return 1
+	[ -n "$PROXY_PID" ] && c0=$(cpu_ticks "$PROXY_PID")
+	out=$(timeout $((CONN_T + 30)) "$TOOLS/connrate" -p "$PROXY_PORT" -c "$CONN_C" \
+		-d "$CONN_T" 2>"$TMP/connrate.err")
+	if [ -n "$PROXY_PID" ]; then
+		[ "$peer" = socat ] && wait_no_children "$PROXY_PID"
+		sleep 0.2 # let the last closes through
+		c1=$(cpu_ticks "$PROXY_PID")
+	fi
+	stop_proxy
+	if [[ "$out" != connrate* ]]; then
+		log "  $peer: connrate failed: $(head -c 300 "$TMP/connrate.err")"
+		return 1
+	fi
+	declare -A kv
+	local f
+	for f in $out; do
+		[[ "$f" == *=* ]] && kv[${f%%=*}]=${f#*=}
+	done
+	record connrate conn_rate "$peer" "$round" "${kv[rate]}"
+	record connrate conn_p50_us "$peer" "$round" "${kv[p50_us]}"
+	record connrate conn_p99_us "$peer" "$round" "${kv[p99_us]}"
+	record connrate conn_errors "$peer" "$round" "${kv[errors]}"
+	local line
+	line=$(printf '%-8s %8.0f conn/s  p50 %6d us  p99 %6d us  errors %s' "$peer" \
+		"${kv[rate]}" "${kv[p50_us]}" "${kv[p99_us]}" "${kv[errors]}")
+	if [ -n "$c0" ] && [ "${kv[conns]}" -gt 0 ]; then
+		local cs us
+		cs=$(cpu_delta_s "$c0" "$c1")
+		us=$(awk -v c="$cs" -v n="${kv[conns]}" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+		record connrate conn_cpu_us "$peer" "$round" "$us"
+		line+=$(printf '  proxy CPU %.2f s = %.1f us/conn' "$cs" "$us")
+	fi
+	[ "${kv[errors]}" != 0 ] && line+="  ($(head -c 200 "$TMP/connrate.err" | tr '\n' ' '))"
+	log "  $line"
+}
+
+# ---------------------------------------------------------------- idle RSS
+rss_one() { # PEER ROUND
+	local peer=$1 round=$2 before after hpid i out
+	start_proxy "$peer" "$ECHOD_PORT" || return 1
+	# warm-up: a few connections through, then closed
+	out=$(timeout 30 "$TOOLS/idlehold" -p "$PROXY_PORT" -n 16 -k 0)
+	[[ "$out" == READY* ]] || log "  $peer: warm-up failed: $out"
+	sleep 0.5
+	before=$(rss_kb "$PROXY_PID")
+	"$TOOLS/idlehold" -p "$PROXY_PORT" -n "$RSS_N" -T 60 -k 120 >"$TMP/idlehold.out" 2>&1 &
+	hpid=$!
+	PIDS+=("$hpid")
+	for ((i = 0; i < 700; i++)); do
+		grep -qE '^(READY|FAIL)' "$TMP/idlehold.out" && break
+		kill -0 "$hpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q '^READY' "$TMP/idlehold.out"; then
+		log "  $peer: idle connections not established: $(head -c 300 "$TMP/idlehold.out")"
+		kill_tree "$hpid"; stop_proxy
+		return 1
+	fi
+	sleep 1 # let the proxy settle
+	after=$(rss_kb "$PROXY_PID")
+	kill_tree "$hpid"
+	stop_proxy
+	local per est lost
+	per=$(awk -v a="$before" -v b="$after" -v n="$RSS_N" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
+	est=$(sed -n 's/^READY.*secs=\([0-9.]*\).*/\1/p' "$TMP/idlehold.out")
+	lost=$(sed -n 's/^DONE lost=//p' "$TMP/idlehold.out")
+	record rss rss_b_per_conn "$peer" "$round" "$per"
+	log "$(printf '  %-8s VmRSS %6d kB -> %6d kB: %6d B/conn (%d conns up in %ss, lost while idle: %s)' \
+		"$peer" "$before" "$after" "$per" "$RSS_N" "$est" "${lost:-?}")"
+}
+
+# ---------------------------------------------------------------- run
+T_START=$SECONDS
+load=$(cut -d' ' -f1 /proc/loadavg)
+log "sluice bench: rounds=$ROUNDS iperf3 -t $IPERF_T, connrate ${CONN_T}s x $CONN_C, idle conns $RSS_N; sections: $ONLY"
+log "peers: ${PEERS[*]}$([ "$HAVE_SLUICE" = 1 ] || echo " (no $SLUICE: sluice is n/a)")"
+awk -v l="$load" 'BEGIN { exit !(l > 0.5) }' &&
+	log "warning: load average is $load before starting: other work on this machine will add noise"
+
+if want iperf; then
+	run_iperf_section iperf "${PEERS[@]}"
+fi
+if want connrate; then
+	start_echod
+	for ((r = 1; r <= ROUNDS; r++)); do
+		log "[connrate] round $r/$ROUNDS (${CONN_T}s, $CONN_C concurrent, 64 B each way)"
+		for p in "${PEERS[@]}"; do
+			connrate_one "$p" "$r"
+		done
+	done
+fi
+if want rss; then
+	start_echod
+	for ((r = 1; r <= ROUNDS; r++)); do
+		log "[rss] round $r/$ROUNDS ($RSS_N idle connections)"
+		for p in "${PEERS[@]}"; do
+			case "$p" in direct|socat) continue ;; esac
+			rss_one "$p" "$r"
+		done
+	done
+fi
+if want relay; then
+	if [ "$HAVE_SLUICE" = 1 ]; then
+		run_iperf_section relay sluice-buffer sluice-splice
+	else
+		log "[relay] skipped: no $SLUICE"
+	fi
+fi
+ELAPSED=$((SECONDS - T_START))
+
+# ---------------------------------------------------------------- report
+sluice_ver=n/a
+[ "$HAVE_SLUICE" = 1 ] && sluice_ver=$("$SLUICE" --version 2>/dev/null | head -1)
+sluice_commit=$(git -C "$ROOT" log -1 --format='%h %cs' 2>/dev/null || echo '?')
+{
+	echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "host=$(uname -r), $(nproc) CPUs, load before start $load"
+	echo "sluice=$sluice_ver (tree at $sluice_commit), --workers 2, default --buffer-size (256k), --relay auto"
+	echo "haproxy=$(haproxy -v 2>/dev/null | head -1 | cut -d' ' -f1-3), nbthread 2, mode tcp, default bufsize 16k, no splice"
+	echo "nginx=$(nginx -v 2>&1 | cut -d' ' -f3), stream module, 2 workers, default proxy_buffer_size 16k"
+	echo "socat=$(socat -V 2>/dev/null | sed -n 's/^socat version \([^ ]*\).*/\1/p'), fork per connection, default 8k buffer"
+	echo "iperf3=$(iperf3 --version 2>/dev/null | head -1 | cut -d' ' -f2), -t $IPERF_T, receiver bits/s"
+	echo "connrate=${CONN_T}s, $CONN_C concurrent, 1 client thread, 64 B request and reply, client closes first"
+	echo "rss_conns=$RSS_N"
+	echo "rounds=$ROUNDS"
+	echo "elapsed=${ELAPSED}s"
+} >"$TMP/meta"
+python3 "$ROOT/bench/report.py" "$TSV" "$TMP/meta" >"$TMP/report.txt" ||
+	die "report failed (raw results: $TSV)"
+cp "$TSV" "$RESULTS/latest.tsv"
+cp "$TMP/report.txt" "$RESULTS/latest.txt"
+cat "$TMP/report.txt"
+log "done in ${ELAPSED}s; written to bench/results/latest.txt (raw: latest.tsv)"
