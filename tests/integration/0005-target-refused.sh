@@ -33,3 +33,4 @@ py client.py echo 127.0.0.1 "$LBAD" --count 5 || fail "listener does not work on
 
 wait_fds_back "$SLUICE_PID" "$base" 5
 stop_sluice
+

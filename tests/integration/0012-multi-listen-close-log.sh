@@ -3,7 +3,7 @@
 # announced with "listening on tcp://BIND -> TARGET", and every relayed
 # connection gets one close line
 #   conn N closed: client IP:PORT target IP:PORT up U down D time S.SSSs (eof)
-# with the exact byte counts; every log line has the contract's format.
+# with the exact byte counts. (Log format details: 0021.)
 . "$(dirname "$0")/lib.sh"
 need python3
 
@@ -37,22 +37,5 @@ check_conn "$L2" "$S2" 1 333 TWO
 check_conn "$L3" "$S1" 0 70001 ONE
 check_conn "$L2" "$S2" 1048576 333 TWO
 
-# Every line sluice wrote has the contract's format.
-bad=$(grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z (error|warn|info|debug) [^ ]' "$SLUICE_LOG" |
-	grep -vE '^==[0-9]+==' | head -n 3)
-[ -z "$bad" ] || fail "log lines not in the 'TIMESTAMP LEVEL message' format: $bad"
 stop_sluice
 
-# IPv6: addresses in brackets everywhere, as in -L (a bare "::1:80" would be
-# ambiguous).
-if has_ipv6; then
-	S6=$(free_port)
-	L6=$(free_port)
-	bg srv6 python3 "$HELPERS/updown.py" server "$S6" 4242 SIX ::1
-	wait_listen "$S6"
-	start_sluice -L "tcp://[::1]:$L6/[::1]:$S6"
-	cport=$(python3 "$HELPERS/updown.py" client "$L6" 99 4242 SIX ::1) || fail "IPv6 relay failed"
-	wait_log 5 "^[^ ]+ info conn [0-9]+ closed: client \[::1\]:$cport target \[::1\]:$S6 up 99 down 4242 time [0-9]+\.[0-9]{3}s \(eof\)\$"
-	stop_sluice
-	assert_log "info listening on tcp://\[::1\]:$L6 -> \[::1\]:$S6\$"
-fi
