@@ -9,12 +9,24 @@
 
 #include "app/log.h"
 
+const char *scheme_name(enum listen_scheme s)
+{
+	switch (s) {
+	case SCHEME_TCP:
+		return "tcp";
+	case SCHEME_SOCKS5:
+		return "socks5";
+	}
+	return "?";
+}
+
 void config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->workers = 0;
 	c->connect_timeout_ms = 10000;
 	c->he_delay_ms = 250;
+	c->handshake_timeout_ms = 10000;
 	c->idle_timeout_ms = 0;
 	c->grace_ms = 5000;
 	c->log_level = LOG_INFO;
@@ -47,6 +59,9 @@ void cli_usage(FILE *out)
 "Listeners:\n"
 "  -L, --listen URL          tcp://BIND_HOST:PORT/TARGET_HOST:PORT\n"
 "                            forward every connection to the target.\n"
+"                            socks5://BIND_HOST:PORT\n"
+"                            a SOCKS5 proxy (CONNECT; username/password with\n"
+"                            --auth-file).\n"
 "                            IPv6 literals in brackets ([::1]:80); an empty or\n"
 "                            [::] bind host listens on all addresses (IPv4 and\n"
 "                            IPv6). The target may be a host name: it is\n"
@@ -60,6 +75,13 @@ void cli_usage(FILE *out)
 "                            next attempt after this long while earlier ones\n"
 "                            are still pending; first to connect wins (250ms)\n"
 "      --idle-timeout T      close connections idle this long (default 0 = never)\n"
+"      --handshake-timeout T proxy clients must finish their request in this\n"
+"                            long (default 10s)\n"
+"      --auth-file PATH      require username/password on proxy listeners; one\n"
+"                            user:password or user:$argon2id$... per line\n"
+"                            (see sluice passwd)\n"
+"      --allow-open          allow proxy listeners without --auth-file on\n"
+"                            non-loopback addresses\n"
 "      --grace T             on SIGINT/SIGTERM, let live connections finish for\n"
 "                            this long, then close them (default 5s)\n"
 "      --log-level LEVEL     error, warn, info or debug (default info)\n"
@@ -164,13 +186,30 @@ int listen_url_parse(const char *url, struct listener_cfg *l, char *err, size_t 
 	slen = (size_t)(sep - url);
 	if (slen == 3 && strncmp(url, "tcp", 3) == 0) {
 		l->scheme = SCHEME_TCP;
+	} else if (slen == 6 && strncmp(url, "socks5", 6) == 0) {
+		l->scheme = SCHEME_SOCKS5;
 	} else {
-		seterr(err, errlen, "-L '%s': unknown scheme '%.*s' (expected tcp)", url,
+		seterr(err, errlen, "-L '%s': unknown scheme '%.*s' (expected tcp or socks5)", url,
 		       (int)(slen > 32 ? 32 : slen), url);
 		return -1;
 	}
 	rest = sep + 3;
 	slash = strchr(rest, '/');
+	if (l->scheme != SCHEME_TCP) {	/* a proxy: clients say where to go */
+		size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+
+		if (slash && slash[1] != '\0') {
+			seterr(err, errlen, "-L '%s': a %.*s listener takes no target", url,
+			       (int)slen, url);
+			return -1;
+		}
+		if (addr_split(rest, n, l->bind_host, &l->bind_port, &why) < 0) {
+			seterr(err, errlen, "-L '%s': listen address '%.*s': %s", url, (int)n,
+			       rest, why);
+			return -1;
+		}
+		goto done;
+	}
 	if (!slash || slash[1] == '\0') {
 		seterr(err, errlen, "-L '%s': missing target (tcp://BIND_HOST:PORT/TARGET_HOST:PORT)", url);
 		return -1;
@@ -189,6 +228,7 @@ int listen_url_parse(const char *url, struct listener_cfg *l, char *err, size_t 
 		return -1;
 	}
 	l->target_is_addr = addr_from_literal(l->target_host, l->target_port, &l->target);
+done:
 	l->url = strdup(url);
 	if (!l->url) {
 		seterr(err, errlen, "out of memory");
@@ -208,6 +248,9 @@ enum {
 	OPT_RELAY,
 	OPT_DNS_SERVER,
 	OPT_HE_DELAY,
+	OPT_HANDSHAKE_TIMEOUT,
+	OPT_AUTH_FILE,
+	OPT_ALLOW_OPEN,
 	OPT_DNS_CACHE_SIZE,
 };
 
@@ -225,6 +268,9 @@ static const struct option long_opts[] = {
 	{ "relay", required_argument, NULL, OPT_RELAY },
 	{ "dns-server", required_argument, NULL, OPT_DNS_SERVER },
 	{ "happy-eyeballs-delay", required_argument, NULL, OPT_HE_DELAY },
+	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
+	{ "auth-file", required_argument, NULL, OPT_AUTH_FILE },
+	{ "allow-open", no_argument, NULL, OPT_ALLOW_OPEN },
 	{ "dns-cache-size", required_argument, NULL, OPT_DNS_CACHE_SIZE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -332,6 +378,17 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 					       false, err, errlen) < 0)
 				return CLI_ERROR;
 			break;
+		case OPT_HANDSHAKE_TIMEOUT:
+			if (parse_duration_opt("handshake-timeout", optarg, &c->handshake_timeout_ms,
+					       false, err, errlen) < 0)
+				return CLI_ERROR;
+			break;
+		case OPT_AUTH_FILE:
+			c->auth_file = optarg;
+			break;
+		case OPT_ALLOW_OPEN:
+			c->allow_open = true;
+			break;
 		case OPT_HE_DELAY:
 			if (parse_duration_opt("happy-eyeballs-delay", optarg, &c->he_delay_ms,
 					       false, err, errlen) < 0)
@@ -420,6 +477,8 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 		seterr(err, errlen, "unexpected argument '%s' (listeners are given with -L)", argv[optind]);
 		return CLI_ERROR;
 	}
+	for (size_t i = 0; i < c->nlisteners; i++)
+		c->listeners[i].need_auth = c->auth_file && c->listeners[i].scheme != SCHEME_TCP;
 	if (c->nlisteners == 0) {
 		seterr(err, errlen, "no listener given (try: sluice -L tcp://127.0.0.1:8080/127.0.0.1:80, or --help)");
 		return CLI_ERROR;

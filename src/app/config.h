@@ -14,7 +14,11 @@
 
 enum listen_scheme {
 	SCHEME_TCP = 1,		/* tcp://BIND/TARGET: forward to a fixed target */
+	SCHEME_SOCKS5,		/* socks5://BIND: SOCKS5 proxy */
 };
+
+/* "tcp", "socks5", ... */
+const char *scheme_name(enum listen_scheme s);
 
 struct listener_cfg {
 	char *url;			/* owned: as given, for messages */
@@ -26,6 +30,7 @@ struct listener_cfg {
 	union sockaddr_any bind;	/* resolved bind address */
 	union sockaddr_any target;	/* valid when target_is_addr */
 	bool target_is_addr;		/* target_host is a literal */
+	bool need_auth;			/* a proxy listener with --auth-file */
 };
 
 enum relay_choice {
@@ -40,6 +45,7 @@ struct config {
 	unsigned int workers;		/* 0 = number of CPUs */
 	uint32_t connect_timeout_ms;
 	uint32_t he_delay_ms;		/* happy eyeballs stagger */
+	uint32_t handshake_timeout_ms;	/* proxy handshakes must finish in this */
 	uint32_t idle_timeout_ms;	/* 0 = off */
 	uint32_t grace_ms;
 	int log_level;
@@ -51,6 +57,8 @@ struct config {
 	int backlog;
 	char *dns_servers;		/* owned: "ip:port,..." for c-ares, or NULL */
 	size_t dns_cache_size;		/* names cached per worker */
+	const char *auth_file;		/* borrowed from argv, or NULL */
+	bool allow_open;		/* unauthenticated proxies on public addresses */
 };
 
 void config_defaults(struct config *c);

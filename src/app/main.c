@@ -2,10 +2,12 @@
  * sluice: parse the command line, open every listener (so bad addresses
  * fail fast with exit status 2), start the workers, then wait for signals.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/auth.h"
 #include "app/cli.h"
 #include "app/config.h"
 #include "app/log.h"
@@ -103,6 +106,33 @@ static int *open_listeners(struct config *cfg, unsigned int nworkers)
 	return fds;
 }
 
+static bool is_loopback(const union sockaddr_any *a)
+{
+	if (a->sa.sa_family == AF_INET)
+		return (ntohl(a->sin.sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&a->sin6.sin6_addr) ||
+	       (IN6_IS_ADDR_V4MAPPED(&a->sin6.sin6_addr) && a->sin6.sin6_addr.s6_addr[12] == 127);
+}
+
+/*
+ * An open proxy on a public address gets abused within hours: refuse to
+ * start one unless the user says so. Runs after the bind addresses resolve.
+ */
+static void check_open_proxies(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		struct listener_cfg *l = &cfg->listeners[i];
+
+		if (l->scheme == SCHEME_TCP || l->need_auth || cfg->allow_open)
+			continue;
+		resolve_bind(l);
+		if (!is_loopback(&l->bind))
+			die_usage("-L '%s': a proxy without --auth-file on a non-loopback address is "
+				  "open to anyone who can reach it; add --auth-file, bind to 127.0.0.1, "
+				  "or pass --allow-open", l->url);
+	}
+}
+
 static unsigned int default_workers(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -179,6 +209,7 @@ int main(int argc, char **argv)
 	struct supervisor sup = { .live = 0 };
 	struct worker *workers;
 	struct log log;
+	struct auth_store *auth = NULL;
 	unsigned int nworkers;
 	char err[512], *pid_path = NULL, *log_path = NULL;
 	sigset_t sigs;
@@ -215,6 +246,14 @@ int main(int argc, char **argv)
 	}
 	if (dns_global_init() < 0)
 		die_usage("cannot initialise the resolver library");
+	if (sodium_init() < 0)
+		die_usage("cannot initialise libsodium");
+	if (cfg.auth_file) {
+		auth = auth_load(cfg.auth_file, err, sizeof(err));
+		if (!auth)
+			die_usage("--auth-file: %s", err);
+	}
+	check_open_proxies(&cfg);
 	fds = open_listeners(&cfg, nworkers);
 
 	if (cfg.daemon)
@@ -250,7 +289,7 @@ int main(int argc, char **argv)
 
 		for (size_t i = 0; i < cfg.nlisteners; i++)
 			wfds[i] = fds[i * nworkers + k];
-		rc = worker_init(&workers[k], k, nworkers, &cfg, &log, &sup, wfds);
+		rc = worker_init(&workers[k], k, nworkers, &cfg, &log, &sup, auth, wfds);
 		if (rc < 0) {
 			log_error(&log, "worker %u: %s", k, strerror(-rc));
 			return 1;
@@ -260,9 +299,16 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < cfg.nlisteners; i++) {
 		char a[ADDR_STRLEN];
 
-		log_info(&log, "listening on tcp://%s -> %s:%u",
-			 addr_format(&cfg.listeners[i].bind, a, sizeof(a)),
-			 cfg.listeners[i].target_host, cfg.listeners[i].target_port);
+		const struct listener_cfg *l = &cfg.listeners[i];
+
+		addr_format(&l->bind, a, sizeof(a));
+		if (l->scheme == SCHEME_TCP)
+			log_info(&log, "listening on tcp://%s -> %s%s%s:%u", a,
+				 strchr(l->target_host, ':') ? "[" : "", l->target_host,
+				 strchr(l->target_host, ':') ? "]" : "", l->target_port);
+		else
+			log_info(&log, "listening on %s://%s%s", scheme_name(l->scheme), a,
+				 l->need_auth ? " (auth required)" : "");
 	}
 	for (unsigned int k = 0; k < nworkers; k++) {
 		rc = worker_start(&workers[k]);
@@ -304,6 +350,7 @@ int main(int argc, char **argv)
 	log_fini(&log);
 	dns_global_fini();
 	config_fini(&cfg);
+	auth_free(auth);
 	free(pid_path);
 	free(log_path);
 	return status;

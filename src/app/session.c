@@ -2,23 +2,61 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/sock.h"
 #include "core/util.h"
 
+/* Handshake buffer: starts small, grows up to the largest head we accept. */
+#define HS_BUF_MIN	2048
+#define HS_BUF_MAX	(64 * 1024 + 1024)
+
+/* What only the handshake needs; freed when relaying starts. */
+struct handshake {
+	struct session *s;		/* back pointer */
+	struct io_req rd;		/* RECV from the client into buf */
+	struct io_req wr;		/* SEND ctx.out to the client, or leftovers upstream */
+	uint8_t *buf;			/* owned: client bytes not consumed yet */
+	size_t len, cap;
+	size_t out_off;			/* bytes of ctx.out already sent */
+	size_t fwd_off;			/* leftover bytes already sent upstream */
+	bool close_after_flush;
+	bool starved;			/* the ingress wants more than buf holds */
+	struct ingress_ctx ctx;
+};
+
+static void process(struct session *s);
+static void act(struct session *s);
+static void start_relay(struct session *s);
+
 static struct loop *s_loop(struct session *s)
 {
 	return &s->w->loop;
+}
+
+static bool hs_busy(const struct handshake *hs)
+{
+	return hs && (hs->rd.inflight || hs->wr.inflight);
+}
+
+static void hs_free(struct session *s)
+{
+	if (!s->hs)
+		return;
+	free(s->hs->buf);
+	free(s->hs);
+	s->hs = NULL;
 }
 
 static void maybe_free(struct session *s)
 {
 	struct worker *w = s->w;
 
-	if (dial_is_busy(&s->dial) || relay_is_busy(&s->relay))
+	if (dial_is_busy(&s->dial) || relay_is_busy(&s->relay) || hs_busy(s->hs))
 		return;
+	hs_free(s);
 	list_del(&s->link);
 	pool_put(&w->session_pool, s);
 	worker_session_gone(w);
@@ -38,15 +76,21 @@ static const char *reason(int err, const char *why, char *buf, size_t len)
 
 static void log_close(struct session *s, int err)
 {
-	char peer[ADDR_STRLEN], target[ADDR_STRLEN], why[96];
+	char peer[ADDR_STRLEN], target[ADDR_STRLEN + HOST_MAX], why[96];
 	uint64_t ms = loop_now(s_loop(s)) - s->start_ms;
 
 	if (!log_on(s->w->log, LOG_INFO))
 		return;
+	if (s->dial.peer.sa.sa_family)
+		addr_format(&s->dial.peer, target, sizeof(target));
+	else if (s->hs && s->hs->ctx.target.host)
+		snprintf(target, sizeof(target), "%s:%u", s->hs->ctx.target.host,
+			 s->hs->ctx.target.port);
+	else
+		snprintf(target, sizeof(target), "-");
 	log_msg(s->w->log, LOG_INFO,
 		"conn %llu closed: client %s target %s up %llu down %llu time %llu.%03llus (%s)",
-		(unsigned long long)s->id, addr_format(&s->peer, peer, sizeof(peer)),
-		addr_format(&s->dial.peer, target, sizeof(target)),
+		(unsigned long long)s->id, addr_format(&s->peer, peer, sizeof(peer)), target,
 		(unsigned long long)s->relay.dir[0].bytes,
 		(unsigned long long)s->relay.dir[1].bytes,
 		(unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
@@ -63,6 +107,22 @@ static void close_ios(struct session *s, int err)
 		io_close(&s->client);
 		io_close(&s->upstream);
 	}
+}
+
+/* End a session that is not relaying (handshake, dial, reply). */
+static void close_early(struct session *s, int err, const char *why)
+{
+	if (s->state == SESSION_CLOSING || s->state == SESSION_RELAYING)
+		return;
+	if (!s->why)
+		s->why = why;
+	s->state = SESSION_CLOSING;
+	loop_timer_cancel(s_loop(s), &s->timer);
+	if (s->dial.cb)
+		dial_cancel(&s->dial);
+	log_close(s, err);
+	close_ios(s, err);
+	maybe_free(s);
 }
 
 /* --- relay --- */
@@ -96,42 +156,246 @@ static void on_idle_timer(struct timer *t)
 	relay_finish(&s->relay, -ETIMEDOUT);
 }
 
-/* --- ingress callbacks --- */
-
-static void ingress_ready(struct ingress_ctx *ctx)
+static void on_deadline(struct timer *t)
 {
-	struct session *s = container_of(ctx, struct session, ingress);
+	struct session *s = container_of(t, struct session, timer);
 
+	close_early(s, -ETIMEDOUT, "handshake timeout");
+}
+
+static void start_relay(struct session *s)
+{
+	struct worker *w = s->w;
+	uint64_t early = s->hs ? s->hs->fwd_off : 0;	/* pipelined bytes already sent */
+
+	loop_timer_cancel(s_loop(s), &s->timer);
+	hs_free(s);
 	s->state = SESSION_RELAYING;
-	relay_start(&s->relay, &s->client, &s->upstream, s->w->relay_mode,
+	relay_start(&s->relay, &s->client, &s->upstream, w->relay_mode,
 		    on_relay_done, on_relay_released);
-	if (s->w->cfg->idle_timeout_ms)
-		loop_timer_arm(s_loop(s), &s->timer, s->w->cfg->idle_timeout_ms);
+	s->relay.dir[0].bytes += early;
+	if (w->cfg->idle_timeout_ms) {
+		s->timer.cb = on_idle_timer;
+		loop_timer_arm(s_loop(s), &s->timer, w->cfg->idle_timeout_ms);
+	}
 }
 
-static void ingress_fail(struct ingress_ctx *ctx, int err)
+/* --- handshake I/O --- */
+
+static void on_hs_read(struct io_req *req);
+static void on_hs_write(struct io_req *req);
+
+static void hs_read(struct session *s)
 {
-	struct session *s = container_of(ctx, struct session, ingress);
+	struct handshake *hs = s->hs;
 
-	s->state = SESSION_CLOSING;
-	close_ios(s, err ? err : -ECONNABORTED);
-	maybe_free(s);
+	if (hs->len == hs->cap) {
+		size_t ncap = hs->cap ? hs->cap * 2 : HS_BUF_MIN;
+		uint8_t *nb;
+
+		if (ncap > HS_BUF_MAX)
+			ncap = HS_BUF_MAX;
+		if (hs->len == ncap) {	/* the ingress should have refused by now */
+			close_early(s, -EMSGSIZE, "request too large");
+			return;
+		}
+		nb = realloc(hs->buf, ncap);
+		if (!nb) {
+			close_early(s, -ENOMEM, "out of memory");
+			return;
+		}
+		hs->buf = nb;
+		hs->cap = ncap;
+	}
+	hs->rd.op = IO_RECV;
+	hs->rd.buf = hs->buf + hs->len;
+	hs->rd.len = hs->cap - hs->len;
+	hs->rd.cb = on_hs_read;
+	io_submit(&s->client, &hs->rd);
 }
+
+static void flush(struct session *s)
+{
+	struct handshake *hs = s->hs;
+
+	hs->wr.op = IO_SEND;
+	hs->wr.buf = hs->ctx.out + hs->out_off;
+	hs->wr.len = hs->ctx.out_len - hs->out_off;
+	hs->wr.cb = on_hs_write;
+	io_submit(&s->client, &hs->wr);
+}
+
+/* Act on what the last input/result left: reply first, then the event. */
+static void after_ingress(struct session *s)
+{
+	struct handshake *hs = s->hs;
+
+	if (hs->out_off < hs->ctx.out_len) {
+		flush(s);
+		return;
+	}
+	hs->ctx.out_len = hs->out_off = 0;
+	if (hs->close_after_flush) {
+		close_early(s, -ECONNABORTED, hs->ctx.why ? hs->ctx.why : "refused");
+		return;
+	}
+	act(s);
+}
+
+static void process(struct session *s)
+{
+	struct handshake *hs = s->hs;
+	const struct ingress_ops *ops = hs->ctx.ops;
+
+	while (hs->len > 0 && hs->ctx.event == INGRESS_NONE) {
+		int n = ops->input(&hs->ctx, hs->buf, hs->len);
+
+		if (n < 0) {
+			hs->close_after_flush = true;
+			if (!hs->ctx.why)
+				hs->ctx.why = "protocol error";
+			break;
+		}
+		if (n == 0) {
+			hs->starved = true;
+			break;
+		}
+		if ((size_t)n > hs->len)
+			n = (int)hs->len;	/* defensive: an ingress over-consumed */
+		/*
+		 * INGRESS_AUTH points into the bytes just parsed: keep them
+		 * until the check is done (consumed later, in on_auth()).
+		 */
+		if (hs->ctx.event == INGRESS_AUTH) {
+			hs->fwd_off = (size_t)n;
+			break;
+		}
+		memmove(hs->buf, hs->buf + n, hs->len - (size_t)n);
+		hs->len -= (size_t)n;
+	}
+	after_ingress(s);
+}
+
+static void on_dialed(struct dial *d, int err);
+
+static void check_auth(struct session *s)
+{
+	struct handshake *hs = s->hs;
+	bool ok = worker_check_auth(s->w, hs->ctx.user, hs->ctx.user_len,
+				    hs->ctx.pass, hs->ctx.pass_len, &s->peer);
+
+	/* The credentials were parsed from buf[0..fwd_off): drop them now. */
+	memmove(hs->buf, hs->buf + hs->fwd_off, hs->len - hs->fwd_off);
+	hs->len -= hs->fwd_off;
+	hs->fwd_off = 0;
+	hs->ctx.user = hs->ctx.pass = NULL;
+	hs->ctx.event = INGRESS_NONE;
+	hs->ctx.ops->auth_result(&hs->ctx, ok);
+	if (hs->ctx.event == INGRESS_NONE && !hs->close_after_flush && hs->ctx.out_len == 0) {
+		process(s);
+		return;
+	}
+	if (hs->ctx.event == INGRESS_CLOSE)
+		hs->close_after_flush = true;
+	after_ingress(s);
+}
+
+static void act(struct session *s)
+{
+	struct handshake *hs = s->hs;
+	struct worker *w = s->w;
+
+	switch (hs->ctx.event) {
+	case INGRESS_NONE:
+		if (hs->len > 0 && !hs->starved)
+			process(s);	/* pipelined bytes not fed yet */
+		else
+			hs_read(s);
+		return;
+	case INGRESS_AUTH:
+		check_auth(s);
+		return;
+	case INGRESS_REQUEST:
+		hs->ctx.event = INGRESS_NONE;
+		loop_timer_cancel(s_loop(s), &s->timer);	/* the dial has its own */
+		s->state = SESSION_DIALING;
+		dial_start(&s->dial, s_loop(s), w->dns, &s->upstream, &hs->ctx.target,
+			   w->cfg->connect_timeout_ms, w->cfg->he_delay_ms, on_dialed);
+		return;
+	case INGRESS_RELAY:		/* stays set until the relay starts */
+		if (hs->fwd_off < hs->len) {
+			/* Pipelined client bytes after the request go upstream first. */
+			hs->wr.op = IO_SEND;
+			hs->wr.buf = hs->buf + hs->fwd_off;
+			hs->wr.len = hs->len - hs->fwd_off;
+			hs->wr.cb = on_hs_write;
+			io_submit(&s->upstream, &hs->wr);
+			return;
+		}
+		start_relay(s);
+		return;
+	case INGRESS_CLOSE:
+		close_early(s, -ECONNABORTED, hs->ctx.why ? hs->ctx.why : "refused");
+		return;
+	}
+}
+
+static void on_hs_read(struct io_req *req)
+{
+	struct handshake *hs = container_of(req, struct handshake, rd);
+	struct session *s = hs->s;
+	if (s->state == SESSION_CLOSING) {
+		maybe_free(s);
+		return;
+	}
+	if (req->res <= 0) {
+		close_early(s, req->res == 0 ? 0 : (int)req->res,
+			    req->res == 0 ? "client closed during handshake" : NULL);
+		return;
+	}
+	hs->len += (size_t)req->res;
+	hs->starved = false;
+	process(s);
+}
+
+static void on_hs_write(struct io_req *req)
+{
+	struct handshake *hs = container_of(req, struct handshake, wr);
+	struct session *s = hs->s;
+
+	if (s->state == SESSION_CLOSING) {
+		maybe_free(s);
+		return;
+	}
+	if (req->res <= 0) {
+		close_early(s, req->res == 0 ? -EPIPE : (int)req->res, NULL);
+		return;
+	}
+	if (req->io == &s->upstream) {	/* leftovers going upstream */
+		hs->fwd_off += (size_t)req->res;
+		act(s);			/* INGRESS_RELAY again: more, or the relay */
+		return;
+	}
+	hs->out_off += (size_t)req->res;
+	after_ingress(s);
+}
+
+/* --- egress --- */
 
 static void on_dialed(struct dial *d, int err)
 {
 	struct session *s = container_of(d, struct session, dial);
 	union sockaddr_any bound = { 0 };
+	char peer[ADDR_STRLEN], target[ADDR_STRLEN];
+	const struct target *t;
 
 	if (s->state == SESSION_CLOSING) {	/* cancelled dial letting go */
 		maybe_free(s);
 		return;
 	}
+	t = s->hs ? &s->hs->ctx.target : &s->wl->target;
 	if (err) {
-		char peer[ADDR_STRLEN], target[ADDR_STRLEN];
-		const struct target *t = s->ingress.fixed;
-
-		if (t && t->host && d->peer.sa.sa_family == 0)
+		if (t->host && d->peer.sa.sa_family == 0)
 			log_warn(s->w->log, "conn %llu client %s: resolving %s failed: %s",
 				 (unsigned long long)s->id,
 				 addr_format(&s->peer, peer, sizeof(peer)), t->host,
@@ -141,26 +405,33 @@ static void on_dialed(struct dial *d, int err)
 				 (unsigned long long)s->id,
 				 addr_format(&s->peer, peer, sizeof(peer)),
 				 addr_format(&d->peer, target, sizeof(target)), strerror(-err));
-	} else if (s->ingress.ops->wants_bound) {
-		sock_local_addr(s->upstream.fd, &bound);
 	}
-	s->ingress.ops->connected(&s->ingress, err, &bound);
-}
-
-static void ingress_request(struct ingress_ctx *ctx, const struct target *t)
-{
-	struct session *s = container_of(ctx, struct session, ingress);
-	struct worker *w = s->w;
-
-	s->state = SESSION_DIALING;
-	dial_start(&s->dial, s_loop(s), w->dns, &s->upstream, t,
-		   w->cfg->connect_timeout_ms, w->cfg->he_delay_ms, on_dialed);
+	if (!s->hs) {			/* tcp://: nothing to tell the client */
+		if (err)
+			close_early(s, err, "connect failed");
+		else
+			start_relay(s);
+		return;
+	}
+	if (!err && s->hs->ctx.ops->wants_bound)
+		sock_local_addr(s->upstream.fd, &bound);
+	s->state = SESSION_REPLYING;
+	s->timer.cb = on_deadline;
+	loop_timer_arm(s_loop(s), &s->timer, s->w->cfg->handshake_timeout_ms);
+	s->hs->ctx.ops->connected(&s->hs->ctx, err, &bound);
+	if (s->hs->ctx.event == INGRESS_CLOSE) {
+		s->hs->close_after_flush = true;
+		if (!s->hs->ctx.why)
+			s->hs->ctx.why = "connect failed";
+	}
+	after_ingress(s);
 }
 
 void session_start(struct wlistener *wl, int fd)
 {
 	struct worker *w = wl->w;
 	struct session *s = pool_get(&w->session_pool);
+	const struct ingress_ops *ops = wl->ingress;
 
 	if (!s) {
 		log_warn(w->log, "out of memory: dropping a connection");
@@ -169,13 +440,14 @@ void session_start(struct wlistener *wl, int fd)
 	}
 	memset(s, 0, sizeof(*s));
 	s->w = w;
+	s->wl = wl;
 	s->id = w->seq++ * w->nworkers + w->id;
 	s->start_ms = loop_now(&w->loop);
 	memcpy(&s->peer, &wl->peer, sizeof(s->peer));
 	io_init(&s->client);
 	io_init(&s->upstream);
 	s->upstream.loop = &w->loop;
-	timer_init(&s->timer, on_idle_timer);
+	timer_init(&s->timer, on_deadline);
 	if (io_open(&w->loop, &s->client, fd, IO_READY_WR) < 0) {
 		close(fd);
 		pool_put(&w->session_pool, s);
@@ -184,36 +456,32 @@ void session_start(struct wlistener *wl, int fd)
 	list_add_tail(&w->sessions, &s->link);
 	w->nsessions++;
 
-	s->ingress = (struct ingress_ctx){
-		.ops = &ingress_tcp,
-		.client = &s->client,
-		.fixed = &wl->target,
-		.request = ingress_request,
-		.ready = ingress_ready,
-		.fail = ingress_fail,
-	};
-	s->ingress.ops->start(&s->ingress);
+	if (!ops->input) {		/* tcp://: straight to the fixed target */
+		s->state = SESSION_DIALING;
+		dial_start(&s->dial, s_loop(s), w->dns, &s->upstream, &wl->target,
+			   w->cfg->connect_timeout_ms, w->cfg->he_delay_ms, on_dialed);
+		return;
+	}
+	s->hs = calloc(1, sizeof(*s->hs));
+	if (!s->hs) {
+		close_early(s, -ENOMEM, "out of memory");
+		return;
+	}
+	s->hs->s = s;
+	s->hs->ctx.ops = ops;
+	s->hs->ctx.need_auth = wl->cfg->need_auth;
+	ops->start(&s->hs->ctx);
+	s->state = SESSION_HANDSHAKE;
+	loop_timer_arm(&w->loop, &s->timer, w->cfg->handshake_timeout_ms);
+	hs_read(s);
 }
 
 void session_kill(struct session *s, const char *why)
 {
-	switch (s->state) {
-	case SESSION_RELAYING:
+	if (s->state == SESSION_RELAYING) {
 		s->why = why;
 		relay_finish(&s->relay, -ECANCELED);
-		break;
-	case SESSION_DIALING:
-		s->state = SESSION_CLOSING;
-		dial_cancel(&s->dial);
-		close_ios(s, -ECANCELED);
-		maybe_free(s);
-		break;
-	case SESSION_HANDSHAKE:
-		s->state = SESSION_CLOSING;
-		close_ios(s, -ECANCELED);
-		maybe_free(s);
-		break;
-	default:
-		break;
+		return;
 	}
+	close_early(s, -ECANCELED, why);
 }

@@ -2,8 +2,12 @@
  * A session is one client connection through its whole life: the ingress
  * learns where it wants to go, the egress dials, the relay moves bytes, and
  * the session closes both sides and logs one line. It is owned by its
- * worker (on w->sessions) and freed only when no request of its dial or
- * relay is in flight.
+ * worker (on w->sessions) and freed only when none of its requests is in
+ * flight.
+ *
+ * Memory: what only the handshake needs (buffers, the ingress state, the
+ * deadline) is in a heap struct handshake freed when relaying starts, so
+ * an established idle session is just this struct.
  */
 #ifndef SLUICE_APP_SESSION_H
 #define SLUICE_APP_SESSION_H
@@ -18,21 +22,25 @@
 enum session_state {
 	SESSION_HANDSHAKE = 0,	/* ingress at work */
 	SESSION_DIALING,
+	SESSION_REPLYING,	/* egress answered: flushing the ingress's reply */
 	SESSION_RELAYING,
 	SESSION_CLOSING,
 };
 
+struct handshake;
+
 struct session {
 	struct list link;		/* on w->sessions */
 	struct worker *w;		/* borrowed */
+	const struct wlistener *wl;	/* borrowed */
+	struct handshake *hs;		/* owned until relaying */
 	uint64_t id;
 	uint64_t start_ms;
 	struct io client;
 	struct io upstream;
-	struct ingress_ctx ingress;
 	struct dial dial;
 	struct relay relay;
-	struct timer timer;		/* idle timeout */
+	struct timer timer;		/* handshake deadline, then idle timeout */
 	union sockaddr_any peer;	/* client address */
 	const char *why;		/* close reason for the log, or NULL */
 	uint8_t state;			/* enum session_state */

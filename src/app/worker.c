@@ -98,6 +98,26 @@ void worker_session_gone(struct worker *w)
 	check_done(w);
 }
 
+bool worker_check_auth(struct worker *w, const uint8_t *user, size_t ulen,
+		       const uint8_t *pass, size_t plen, const union sockaddr_any *peer)
+{
+	const struct auth_entry *e = auth_find(w->auth, (const char *)user, ulen);
+	char a[ADDR_STRLEN], name[64];
+	bool ok = e && auth_verify(e, (const char *)pass, plen) == AUTH_OK;
+
+	if (!ok && log_on(w->log, LOG_WARN)) {
+		/* The user name is peer input: print it tamed and short. */
+		size_t n = 0;
+
+		for (size_t i = 0; i < ulen && n < sizeof(name) - 4; i++)
+			name[n++] = user[i] >= 0x20 && user[i] < 0x7f ? (char)user[i] : '?';
+		name[n] = '\0';
+		log_msg(w->log, LOG_WARN, "auth failed for user '%s'%s from %s", name,
+			e ? "" : " (unknown user)", addr_format(peer, a, sizeof(a)));
+	}
+	return ok;
+}
+
 static void on_event(struct io_req *req);
 
 static void event_arm(struct worker *w)
@@ -135,7 +155,7 @@ static void on_event(struct io_req *req)
 
 int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 		const struct config *cfg, struct log *log, struct supervisor *sup,
-		const int *listen_fds)
+		const struct auth_store *auth, const int *listen_fds)
 {
 	int err, efd;
 
@@ -145,6 +165,7 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 	w->cfg = cfg;
 	w->log = log;
 	w->sup = sup;
+	w->auth = auth;
 	list_init(&w->sessions);
 	w->relay_mode = cfg->relay == RELAY_CHOICE_SPLICE ? RELAY_SPLICE : RELAY_BUFFER;
 	pool_init(&w->bufs, cfg->buffer_size, BUFS_CACHED);
@@ -184,6 +205,7 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 		wl->cfg = lc;
 		io_init(&wl->io);
 		timer_init(&wl->backoff, on_backoff);
+		wl->ingress = lc->scheme == SCHEME_SOCKS5 ? &ingress_socks5 : &ingress_tcp;
 		wl->target.port = lc->target_port;
 		if (lc->target_is_addr)
 			wl->target.addr = lc->target;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "app/auth.h"
 #include "app/config.h"
 #include "app/log.h"
 #include "core/list.h"
@@ -19,6 +20,7 @@
 #include "core/pool.h"
 #include "dns/dns.h"
 #include "egress/egress.h"
+#include "ingress/ingress.h"
 #include "relay/relay.h"
 
 struct worker;
@@ -31,6 +33,7 @@ struct wlistener {
 	struct timer backoff;		/* accepts paused (EMFILE...) */
 	const struct listener_cfg *cfg;	/* borrowed */
 	struct target target;		/* the fixed target of tcp:// */
+	const struct ingress_ops *ingress; /* by scheme */
 	struct worker *w;		/* back pointer */
 	bool paused;			/* waiting for fds to free up */
 };
@@ -61,6 +64,7 @@ struct worker {
 	const struct config *cfg;	/* borrowed */
 	struct log *log;		/* borrowed */
 	struct supervisor *sup;		/* borrowed */
+	const struct auth_store *auth;	/* borrowed: credentials, or NULL */
 	struct wlistener *listeners;	/* owned array, one per cfg listener */
 	size_t nlisteners;
 	struct list sessions;		/* live sessions */
@@ -79,7 +83,7 @@ struct worker {
  */
 int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 		const struct config *cfg, struct log *log, struct supervisor *sup,
-		const int *listen_fds);
+		const struct auth_store *auth, const int *listen_fds);
 int worker_start(struct worker *w);
 /* From any thread. */
 void worker_command(struct worker *w, enum worker_cmd cmd);
@@ -89,5 +93,14 @@ void worker_fini(struct worker *w);
 
 /* Called by sessions. */
 void worker_session_gone(struct worker *w);
+
+/*
+ * Check credentials against the store; logs a failure with the client's
+ * address (never the password).
+ */
+bool worker_check_auth(struct worker *w, const uint8_t *user, size_t ulen,
+		       const uint8_t *pass, size_t plen, const union sockaddr_any *peer);
+
+extern const struct ingress_ops ingress_socks5;
 
 #endif

@@ -2,45 +2,87 @@
  * An ingress turns an accepted client connection into a request ("connect
  * me to HOST:PORT") and, once the egress has an answer, tells the client in
  * its own protocol. Port forwarding (tcp://) asks for a fixed target and
- * has nothing to say; SOCKS and HTTP ingresses parse a handshake first.
+ * says nothing; SOCKS and HTTP ingresses parse a handshake first.
  *
- * The session (src/app/session.c) drives an ingress through these ops and
- * gives it the calls back in struct ingress_ctx; ingress code never sees
- * the egress.
+ * Ingress code does no I/O. The session (src/app/session.c) reads client
+ * bytes and feeds them to input(); the ingress appends any reply to
+ * ctx->out and sets ctx->event to say what the session must do next. The
+ * session writes ctx->out to the client before acting on the event. So an
+ * ingress is a state machine over bytes, testable without sockets, and any
+ * ingress works with any egress.
  */
 #ifndef SLUICE_INGRESS_INGRESS_H
 #define SLUICE_INGRESS_INGRESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "core/addr.h"
-#include "core/loop.h"
 #include "egress/egress.h"
 
 struct ingress_ctx;
 
+enum ingress_event {
+	INGRESS_NONE = 0,	/* keep feeding input */
+	INGRESS_REQUEST,	/* dial ctx->target (ctx->host for names) */
+	INGRESS_AUTH,		/* check ctx->user/ctx->pass, then call auth_result() */
+	INGRESS_RELAY,		/* handshake done: relay bytes from now on */
+	INGRESS_CLOSE,		/* flush ctx->out, then close (a refusal already written) */
+};
+
+/* Why a session ends in the handshake, for the log line. */
 struct ingress_ops {
 	const char *name;
 	/* connected() needs the outgoing socket's local address (SOCKS BND.ADDR). */
 	bool wants_bound;
-	/* Begin on the accepted client: eventually call ctx->request() or ctx->fail(). */
+	/* Set up per-connection state in ctx->state (zeroed before). */
 	void (*start)(struct ingress_ctx *ctx);
 	/*
+	 * Feed client bytes (all unconsumed bytes so far, from the start).
+	 * Returns bytes consumed (0: need more) or -1 on a protocol error
+	 * (ctx->out may hold an error reply; the session flushes then closes).
+	 * One message at a time: the session calls again while bytes remain
+	 * and ctx->event is INGRESS_NONE.
+	 */
+	int (*input)(struct ingress_ctx *ctx, const uint8_t *in, size_t len);
+	/* The credentials check asked for by INGRESS_AUTH. */
+	void (*auth_result)(struct ingress_ctx *ctx, bool ok);
+	/*
 	 * The egress result (0 or -errno, and the local address of the
-	 * outgoing socket): reply to the client, then call ctx->ready() to
-	 * start relaying, or ctx->fail().
+	 * outgoing socket): write the reply and set INGRESS_RELAY or
+	 * INGRESS_CLOSE.
 	 */
 	void (*connected)(struct ingress_ctx *ctx, int err, const union sockaddr_any *bound);
 };
 
+#define INGRESS_OUT_MAX		1024
+#define INGRESS_STATE_MAX	64
+
 struct ingress_ctx {
 	const struct ingress_ops *ops;
-	struct io *client;			/* borrowed */
-	const struct target *fixed;		/* borrowed: tcp:// target */
-	void (*request)(struct ingress_ctx *ctx, const struct target *t);
-	void (*ready)(struct ingress_ctx *ctx);
-	void (*fail)(struct ingress_ctx *ctx, int err);
+	enum ingress_event event;
+	bool need_auth;			/* the listener requires credentials */
+	struct target target;		/* for INGRESS_REQUEST; host points into hostbuf */
+	char hostbuf[HOST_MAX + 1];
+	const uint8_t *user, *pass;	/* INGRESS_AUTH: point into the input */
+	size_t user_len, pass_len;
+	const char *why;		/* static text for the log on close, or NULL */
+	size_t out_len;
+	uint8_t out[INGRESS_OUT_MAX];	/* reply bytes to send to the client */
+	uint64_t state[INGRESS_STATE_MAX / 8]; /* the ingress's own state */
 };
+
+/* Append a reply; false if it does not fit (an ingress bug). */
+static inline bool ingress_out(struct ingress_ctx *ctx, const void *p, size_t n)
+{
+	if (n > sizeof(ctx->out) - ctx->out_len)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		ctx->out[ctx->out_len + i] = ((const uint8_t *)p)[i];
+	ctx->out_len += n;
+	return true;
+}
 
 extern const struct ingress_ops ingress_tcp;
 

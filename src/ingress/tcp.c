@@ -1,22 +1,10 @@
-/* tcp:// port forwarding: the request is the listener's fixed target. */
+/*
+ * tcp:// port forwarding: no handshake at all. The session dials the
+ * listener's fixed target as soon as a client is accepted and relays once
+ * connected; a failed connect just closes the client.
+ */
 #include "ingress/ingress.h"
-
-static void tcp_start(struct ingress_ctx *ctx)
-{
-	ctx->request(ctx, ctx->fixed);
-}
-
-static void tcp_connected(struct ingress_ctx *ctx, int err, const union sockaddr_any *bound)
-{
-	(void)bound;
-	if (err)
-		ctx->fail(ctx, err);
-	else
-		ctx->ready(ctx);
-}
 
 const struct ingress_ops ingress_tcp = {
 	.name = "tcp",
-	.start = tcp_start,
-	.connected = tcp_connected,
 };
