@@ -16,6 +16,8 @@ const char *scheme_name(enum listen_scheme s)
 		return "tcp";
 	case SCHEME_SOCKS5:
 		return "socks5";
+	case SCHEME_SOCKS4:
+		return "socks4";
 	}
 	return "?";
 }
@@ -62,6 +64,9 @@ void cli_usage(FILE *out)
 "                            socks5://BIND_HOST:PORT\n"
 "                            a SOCKS5 proxy (CONNECT; username/password with\n"
 "                            --auth-file).\n"
+"                            socks4://BIND_HOST:PORT\n"
+"                            a SOCKS4/4a proxy (CONNECT; SOCKS4 has no\n"
+"                            passwords, so it is refused with --auth-file).\n"
 "                            IPv6 literals in brackets ([::1]:80); an empty or\n"
 "                            [::] bind host listens on all addresses (IPv4 and\n"
 "                            IPv6). The target may be a host name: it is\n"
@@ -188,8 +193,10 @@ int listen_url_parse(const char *url, struct listener_cfg *l, char *err, size_t 
 		l->scheme = SCHEME_TCP;
 	} else if (slen == 6 && strncmp(url, "socks5", 6) == 0) {
 		l->scheme = SCHEME_SOCKS5;
+	} else if (slen == 6 && strncmp(url, "socks4", 6) == 0) {
+		l->scheme = SCHEME_SOCKS4;
 	} else {
-		seterr(err, errlen, "-L '%s': unknown scheme '%.*s' (expected tcp or socks5)", url,
+		seterr(err, errlen, "-L '%s': unknown scheme '%.*s' (expected tcp, socks5 or socks4)", url,
 		       (int)(slen > 32 ? 32 : slen), url);
 		return -1;
 	}

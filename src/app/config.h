@@ -15,6 +15,7 @@
 enum listen_scheme {
 	SCHEME_TCP = 1,		/* tcp://BIND/TARGET: forward to a fixed target */
 	SCHEME_SOCKS5,		/* socks5://BIND: SOCKS5 proxy */
+	SCHEME_SOCKS4,		/* socks4://BIND: SOCKS4/4a proxy */
 };
 
 /* "tcp", "socks5", ... */

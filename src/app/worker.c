@@ -118,6 +118,19 @@ bool worker_check_auth(struct worker *w, const uint8_t *user, size_t ulen,
 	return ok;
 }
 
+const struct ingress_ops *worker_ingress_for(enum listen_scheme scheme)
+{
+	switch (scheme) {
+	case SCHEME_SOCKS5:
+		return &ingress_socks5;
+	case SCHEME_SOCKS4:
+		return &ingress_socks4;
+	case SCHEME_TCP:
+	default:
+		return &ingress_tcp;
+	}
+}
+
 static void on_event(struct io_req *req);
 
 static void event_arm(struct worker *w)
@@ -205,7 +218,7 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 		wl->cfg = lc;
 		io_init(&wl->io);
 		timer_init(&wl->backoff, on_backoff);
-		wl->ingress = lc->scheme == SCHEME_SOCKS5 ? &ingress_socks5 : &ingress_tcp;
+		wl->ingress = worker_ingress_for(lc->scheme);
 		wl->target.port = lc->target_port;
 		if (lc->target_is_addr)
 			wl->target.addr = lc->target;
