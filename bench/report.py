@@ -22,6 +22,7 @@ MAIN_ROWS = [
     ("conn/s (64B req/rep)", "connrate", "conn_rate", "{:.0f}", True, False),
     ("conn p50 latency us", "connrate", "conn_p50_us", "{:.0f}", True, True),
     ("conn p99 latency us", "connrate", "conn_p99_us", "{:.0f}", True, True),
+    ("conn p99.9 latency us", "connrate", "conn_p999_us", "{:.0f}", True, True),
     ("CPU us/conn", "connrate", "conn_cpu_us", "{:.1f}", False, True),
     ("RSS B/idle conn ({n})", "rss", "rss_b_per_conn", "{:.0f}", False, True),
 ]
@@ -65,6 +66,8 @@ def table(data, rows, peers, ratios, meta):
     for label, section, metric, spec, direct_ok, lower in rows:
         label = label.format(n=n)
         cells = data.get((section, metric), {})
+        if not cells:
+            continue  # section not run
         med = {p: median(cells.get(p, [])) for p in peers}
         line = "{:<26}".format(label)
         for p in peers:
@@ -93,8 +96,13 @@ def rounds(data, rows, peers, meta):
             vals = sorted(cells.get(p, []))
             if not vals:
                 continue
-            out.append("  {:<14} {}  -> median {}".format(
-                p, " ".join(fmt(v, spec) for _, v in vals), fmt(median(vals), spec)))
+            med = median(vals)
+            spread = ""
+            if len(vals) > 1 and med:
+                lo, hi = min(v for _, v in vals), max(v for _, v in vals)
+                spread = "  (spread {:.0f}%)".format((hi - lo) / abs(med) * 100)
+            out.append("  {:<14} {}  -> median {}{}".format(
+                p, " ".join(fmt(v, spec) for _, v in vals), fmt(med, spec), spread))
     return out
 
 
@@ -110,6 +118,10 @@ def main():
         out.append("  {:<9} {}".format(k + ":", meta.get(k, "?")))
     out.append("  rounds:   {} (interleaved; medians shown), run took {}".format(
         meta.get("rounds", "?"), meta.get("elapsed", "?")))
+    busy = meta.get("busy", "").split()
+    if busy:
+        out.append("  machine busy before each round (others' work; >10% adds noise): " +
+                   " ".join(b + "%" for b in busy))
     out.append("")
 
     have = {p for (sec, _), cells in data.items() if sec != "relay" for p in cells}
@@ -126,6 +138,13 @@ def main():
         if bad:
             out.append("connrate errors (all rounds): " +
                        ", ".join("{} {}".format(p, e) for p, e in sorted(bad.items())))
+        drops = data.get(("connrate", "listen_drops"), {})
+        dropped = {p: int(sum(v for _, v in vals)) for p, vals in drops.items()
+                   if sum(v for _, v in vals) > 0}
+        if dropped:
+            out.append("SYNs dropped at a full accept queue during connrate (all rounds; each "
+                       "costs that client a 1 s SYN retry): " +
+                       ", ".join("{} {}".format(p, e) for p, e in sorted(dropped.items())))
         out.append("")
 
     relay_peers = ["sluice-buffer", "sluice-splice"]

@@ -100,19 +100,24 @@ if [ "$NOFILE" != unlimited ] && [ $((2 * RSS_N + 200)) -gt "$NOFILE" ]; then
 	log "warning: fd limit $NOFILE: idle-connection test uses $RSS_N connections"
 fi
 
-HAVE_SLUICE=0
-[ -x "$SLUICE" ] && HAVE_SLUICE=1
-PEERS=(direct)
-[ "$HAVE_SLUICE" = 1 ] && PEERS+=(sluice)
-PEERS+=(haproxy nginx socat)
-
 # ---------------------------------------------------------------- processes
 TMP=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 RESULTS=$ROOT/bench/results
 mkdir -p "$RESULTS"
 TSV=$TMP/results.tsv
+# Work on a copy: build/sluice may be rebuilt while the bench runs.
+HAVE_SLUICE=0
+SLUICE_SRC=$SLUICE
+if [ -x "$SLUICE" ] && cp "$SLUICE" "$TMP/sluice"; then
+	HAVE_SLUICE=1
+	SLUICE_BUILT=$(date -r "$SLUICE_SRC" '+%Y-%m-%d %H:%M')
+	SLUICE=$TMP/sluice
+fi
 : >"$TSV"
 PIDS=()
+PEERS=(direct)
+[ "$HAVE_SLUICE" = 1 ] && PEERS+=(sluice)
+PEERS+=(haproxy nginx socat)
 
 proc_tree() { # PID: the pid and all its descendants, one per line
 	local c
@@ -185,6 +190,11 @@ cpu_ticks() { # PID: utime+stime+cutime+cstime over the process tree (all thread
 		sum=$((sum + ${12} + ${13} + ${14} + ${15}))
 	done
 	echo "$sum"
+}
+
+listen_drops() { # system-wide TcpExt ListenDrops (SYNs dropped at a full accept queue)
+	awk '/^TcpExt:/ { if (!n) { for (i = 1; i <= NF; i++) k[i] = $i; n = 1 } else
+		for (i = 1; i <= NF; i++) if (k[i] == "ListenDrops") print $i }' /proc/net/netstat
 }
 
 rss_kb() { # PID: VmRSS summed over the process tree
@@ -294,6 +304,26 @@ stop_proxy() {
 	PROXY_PID=
 }
 
+busy_pct() { # system-wide CPU busy % over 0.5 s (run when none of ours is busy)
+	local a b
+	a=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	sleep 0.5
+	b=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	echo "$a $b" | awk '{ t = $4 - $2; printf "%.0f", (t > 0 ? 100 - ($3 - $1) * 100 / t : 0) }'
+}
+
+BUSY_LOG=()
+round_start() { # LABEL: log the round and how busy the machine is without us
+	local b
+	b=$(busy_pct)
+	BUSY_LOG+=("$b")
+	if [ "$b" -gt 10 ]; then
+		log "$1 (warning: machine ${b}% busy before this round: other work adds noise)"
+	else
+		log "$1 (machine idle: ${b}% busy)"
+	fi
+}
+
 record() { # SECTION METRIC PEER ROUND VALUE
 	printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$TSV"
 }
@@ -365,7 +395,7 @@ run_iperf_section() { # SECTION PEER...
 	local section=$1 r s p
 	shift
 	for ((r = 1; r <= ROUNDS; r++)); do
-		log "[$section] round $r/$ROUNDS (iperf3 -t $IPERF_T)"
+		round_start "[$section] round $r/$ROUNDS (iperf3 -t $IPERF_T)"
 		for s in 1 4; do
 			for p in "$@"; do
 				iperf_one "$section" "$p" "$s" "$r"
@@ -386,11 +416,13 @@ start_echod() {
 }
 
 connrate_one() { # PEER ROUND
-	local peer=$1 round=$2 c0='' c1 out
+	local peer=$1 round=$2 c0='' c1 out d0 d1
 	start_proxy "$peer" "$ECHOD_PORT" || return 1
 	[ -n "$PROXY_PID" ] && c0=$(cpu_ticks "$PROXY_PID")
+	d0=$(listen_drops)
 	out=$(timeout $((CONN_T + 30)) "$TOOLS/connrate" -p "$PROXY_PORT" -c "$CONN_C" \
 		-d "$CONN_T" 2>"$TMP/connrate.err")
+	d1=$(listen_drops)
 	if [ -n "$PROXY_PID" ]; then
 		[ "$peer" = socat ] && wait_no_children "$PROXY_PID"
 		sleep 0.2 # let the last closes through
@@ -409,10 +441,13 @@ connrate_one() { # PEER ROUND
 	record connrate conn_rate "$peer" "$round" "${kv[rate]}"
 	record connrate conn_p50_us "$peer" "$round" "${kv[p50_us]}"
 	record connrate conn_p99_us "$peer" "$round" "${kv[p99_us]}"
+	record connrate conn_p999_us "$peer" "$round" "${kv[p999_us]}"
+	record connrate conn_mean_us "$peer" "$round" "${kv[mean_us]}"
 	record connrate conn_errors "$peer" "$round" "${kv[errors]}"
 	local line
-	line=$(printf '%-8s %8.0f conn/s  p50 %6d us  p99 %6d us  errors %s' "$peer" \
-		"${kv[rate]}" "${kv[p50_us]}" "${kv[p99_us]}" "${kv[errors]}")
+	line=$(printf '%-8s %6.0f conn/s  mean %6d us  p50 %6d  p99 %6d  p99.9 %7d  errors %s' \
+		"$peer" "${kv[rate]}" "${kv[mean_us]}" "${kv[p50_us]}" "${kv[p99_us]}" \
+		"${kv[p999_us]}" "${kv[errors]}")
 	if [ -n "$c0" ] && [ "${kv[conns]}" -gt 0 ]; then
 		local cs us
 		cs=$(cpu_delta_s "$c0" "$c1")
@@ -421,6 +456,8 @@ connrate_one() { # PEER ROUND
 		line+=$(printf '  proxy CPU %.2f s = %.1f us/conn' "$cs" "$us")
 	fi
 	[ "${kv[errors]}" != 0 ] && line+="  ($(head -c 200 "$TMP/connrate.err" | tr '\n' ' '))"
+	[ "$((d1 - d0))" -gt 0 ] && line+="  [$((d1 - d0)) SYNs dropped at a full accept queue]"
+	record connrate listen_drops "$peer" "$round" "$((d1 - d0))"
 	log "  $line"
 }
 
@@ -461,11 +498,8 @@ rss_one() { # PEER ROUND
 
 # ---------------------------------------------------------------- run
 T_START=$SECONDS
-load=$(cut -d' ' -f1 /proc/loadavg)
 log "sluice bench: rounds=$ROUNDS iperf3 -t $IPERF_T, connrate ${CONN_T}s x $CONN_C, idle conns $RSS_N; sections: $ONLY"
-log "peers: ${PEERS[*]}$([ "$HAVE_SLUICE" = 1 ] || echo " (no $SLUICE: sluice is n/a)")"
-awk -v l="$load" 'BEGIN { exit !(l > 0.5) }' &&
-	log "warning: load average is $load before starting: other work on this machine will add noise"
+log "peers: ${PEERS[*]}$([ "$HAVE_SLUICE" = 1 ] || echo " (no $SLUICE_SRC: sluice is n/a)")"
 
 if want iperf; then
 	run_iperf_section iperf "${PEERS[@]}"
@@ -473,7 +507,7 @@ fi
 if want connrate; then
 	start_echod
 	for ((r = 1; r <= ROUNDS; r++)); do
-		log "[connrate] round $r/$ROUNDS (${CONN_T}s, $CONN_C concurrent, 64 B each way)"
+		round_start "[connrate] round $r/$ROUNDS (${CONN_T}s, $CONN_C concurrent, 64 B each way)"
 		for p in "${PEERS[@]}"; do
 			connrate_one "$p" "$r"
 		done
@@ -482,7 +516,7 @@ fi
 if want rss; then
 	start_echod
 	for ((r = 1; r <= ROUNDS; r++)); do
-		log "[rss] round $r/$ROUNDS ($RSS_N idle connections)"
+		round_start "[rss] round $r/$ROUNDS ($RSS_N idle connections)"
 		for p in "${PEERS[@]}"; do
 			case "$p" in direct|socat) continue ;; esac
 			rss_one "$p" "$r"
@@ -493,18 +527,19 @@ if want relay; then
 	if [ "$HAVE_SLUICE" = 1 ]; then
 		run_iperf_section relay sluice-buffer sluice-splice
 	else
-		log "[relay] skipped: no $SLUICE"
+		log "[relay] skipped: no $SLUICE_SRC"
 	fi
 fi
 ELAPSED=$((SECONDS - T_START))
 
 # ---------------------------------------------------------------- report
 sluice_ver=n/a
-[ "$HAVE_SLUICE" = 1 ] && sluice_ver=$("$SLUICE" --version 2>/dev/null | head -1)
+[ "$HAVE_SLUICE" = 1 ] && sluice_ver="$("$SLUICE" --version 2>/dev/null | head -1), $SLUICE_SRC built $SLUICE_BUILT"
 sluice_commit=$(git -C "$ROOT" log -1 --format='%h %cs' 2>/dev/null || echo '?')
 {
 	echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "host=$(uname -r), $(nproc) CPUs, load before start $load"
+	echo "host=$(uname -r), $(nproc) CPUs"
+	echo "busy=${BUSY_LOG[*]}"
 	echo "sluice=$sluice_ver (tree at $sluice_commit), --workers 2, default --buffer-size (256k), --relay auto"
 	echo "haproxy=$(haproxy -v 2>/dev/null | head -1 | cut -d' ' -f1-3), nbthread 2, mode tcp, default bufsize 16k, no splice"
 	echo "nginx=$(nginx -v 2>&1 | cut -d' ' -f3), stream module, 2 workers, default proxy_buffer_size 16k"

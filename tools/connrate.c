@@ -9,7 +9,8 @@
  * the next one. After SECONDS (default 5) no new connection is started, the
  * ones in flight are abandoned and one line is printed:
  *
- *   connrate conns=N secs=S rate=R errors=E p50_us=.. p90_us=.. p99_us=.. p999_us=.. max_us=..
+ *   connrate conns=N secs=S rate=R errors=E mean_us=.. p50_us=.. p90_us=.. p99_us=..
+ *            p999_us=.. max_us=..
  *
  * conns counts only complete exchanges (reply fully read); latency is from
  * the connect() call to the last reply byte. errors counts refused, reset,
@@ -358,11 +359,13 @@ int main(int argc, char **argv)
 				i, ws[i].errors, ws[i].first_error);
 	}
 	qsort(all, total, sizeof(*all), cmp_u32);
-	double el = (double)(t1 - t0) / 1e9;
+	double el = (double)(t1 - t0) / 1e9, sum = 0;
 
-	printf("connrate conns=%zu secs=%.3f rate=%.1f errors=%llu p50_us=%u p90_us=%u "
-	       "p99_us=%u p999_us=%u max_us=%u\n", total, el, (double)total / el, errors,
-	       pct(all, total, 50), pct(all, total, 90), pct(all, total, 99),
+	for (size_t i = 0; i < total; i++)
+		sum += all[i];
+	printf("connrate conns=%zu secs=%.3f rate=%.1f errors=%llu mean_us=%.0f p50_us=%u "
+	       "p90_us=%u p99_us=%u p999_us=%u max_us=%u\n", total, el, (double)total / el,
+	       errors, total ? sum / (double)total : 0.0, pct(all, total, 50), pct(all, total, 90), pct(all, total, 99),
 	       pct(all, total, 99.9), total ? all[total - 1] : 0);
 	return total ? 0 : 1;
 }
