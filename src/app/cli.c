@@ -18,6 +18,10 @@ const char *scheme_name(enum listen_scheme s)
 		return "socks5";
 	case SCHEME_SOCKS4:
 		return "socks4";
+	case SCHEME_HTTP:
+		return "http";
+	case SCHEME_PROXY:
+		return "proxy";
 	}
 	return "?";
 }
@@ -67,6 +71,11 @@ void cli_usage(FILE *out)
 "                            socks4://BIND_HOST:PORT\n"
 "                            a SOCKS4/4a proxy (CONNECT; SOCKS4 has no\n"
 "                            passwords, so it is refused with --auth-file).\n"
+"                            http://BIND_HOST:PORT\n"
+"                            an HTTP proxy: CONNECT tunnels and plain\n"
+"                            http:// requests (Basic auth with --auth-file).\n"
+"                            proxy://BIND_HOST:PORT\n"
+"                            SOCKS5, SOCKS4/4a and HTTP on one port.\n"
 "                            IPv6 literals in brackets ([::1]:80); an empty or\n"
 "                            [::] bind host listens on all addresses (IPv4 and\n"
 "                            IPv6). The target may be a host name: it is\n"
@@ -195,8 +204,13 @@ int listen_url_parse(const char *url, struct listener_cfg *l, char *err, size_t 
 		l->scheme = SCHEME_SOCKS5;
 	} else if (slen == 6 && strncmp(url, "socks4", 6) == 0) {
 		l->scheme = SCHEME_SOCKS4;
+	} else if (slen == 4 && strncmp(url, "http", 4) == 0) {
+		l->scheme = SCHEME_HTTP;
+	} else if (slen == 5 && strncmp(url, "proxy", 5) == 0) {
+		l->scheme = SCHEME_PROXY;
 	} else {
-		seterr(err, errlen, "-L '%s': unknown scheme '%.*s' (expected tcp, socks5 or socks4)", url,
+		seterr(err, errlen, "-L '%s': unknown scheme '%.*s' (expected tcp, socks5, socks4, "
+		       "http or proxy)", url,
 		       (int)(slen > 32 ? 32 : slen), url);
 		return -1;
 	}

@@ -16,6 +16,8 @@ enum listen_scheme {
 	SCHEME_TCP = 1,		/* tcp://BIND/TARGET: forward to a fixed target */
 	SCHEME_SOCKS5,		/* socks5://BIND: SOCKS5 proxy */
 	SCHEME_SOCKS4,		/* socks4://BIND: SOCKS4/4a proxy */
+	SCHEME_HTTP,		/* http://BIND: HTTP proxy (CONNECT and absolute-form) */
+	SCHEME_PROXY,		/* proxy://BIND: all three, detected per connection */
 };
 
 /* "tcp", "socks5", ... */

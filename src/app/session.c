@@ -22,6 +22,7 @@ struct handshake {
 	size_t len, cap;
 	size_t out_off;			/* bytes of ctx.out already sent */
 	size_t fwd_off;			/* leftover bytes already sent upstream */
+	size_t up_off;			/* bytes of ctx.up already sent upstream */
 	bool close_after_flush;
 	bool starved;			/* the ingress wants more than buf holds */
 	struct ingress_ctx ctx;
@@ -45,6 +46,7 @@ static void hs_free(struct session *s)
 {
 	if (!s->hs)
 		return;
+	free(s->hs->ctx.up);
 	free(s->hs->buf);
 	free(s->hs);
 	s->hs = NULL;
@@ -166,7 +168,8 @@ static void on_deadline(struct timer *t)
 static void start_relay(struct session *s)
 {
 	struct worker *w = s->w;
-	uint64_t early = s->hs ? s->hs->fwd_off : 0;	/* pipelined bytes already sent */
+	/* Bytes already sent upstream: a rewritten head, pipelined client bytes. */
+	uint64_t early = s->hs ? s->hs->up_off + s->hs->fwd_off : 0;
 
 	loop_timer_cancel(s_loop(s), &s->timer);
 	hs_free(s);
@@ -323,6 +326,15 @@ static void act(struct session *s)
 			   w->cfg->connect_timeout_ms, w->cfg->he_delay_ms, on_dialed);
 		return;
 	case INGRESS_RELAY:		/* stays set until the relay starts */
+		if (hs->up_off < hs->ctx.up_len) {
+			/* What the ingress wrote for upstream (a rewritten head) first. */
+			hs->wr.op = IO_SEND;
+			hs->wr.buf = hs->ctx.up + hs->up_off;
+			hs->wr.len = hs->ctx.up_len - hs->up_off;
+			hs->wr.cb = on_hs_write;
+			io_submit(&s->upstream, &hs->wr);
+			return;
+		}
 		if (hs->fwd_off < hs->len) {
 			/* Pipelined client bytes after the request go upstream first. */
 			hs->wr.op = IO_SEND;
@@ -371,8 +383,11 @@ static void on_hs_write(struct io_req *req)
 		close_early(s, req->res == 0 ? -EPIPE : (int)req->res, NULL);
 		return;
 	}
-	if (req->io == &s->upstream) {	/* leftovers going upstream */
-		hs->fwd_off += (size_t)req->res;
+	if (req->io == &s->upstream) {	/* ingress bytes or leftovers going upstream */
+		if (hs->up_off < hs->ctx.up_len)
+			hs->up_off += (size_t)req->res;
+		else
+			hs->fwd_off += (size_t)req->res;
 		act(s);			/* INGRESS_RELAY again: more, or the relay */
 		return;
 	}

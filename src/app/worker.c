@@ -125,6 +125,10 @@ const struct ingress_ops *worker_ingress_for(enum listen_scheme scheme)
 		return &ingress_socks5;
 	case SCHEME_SOCKS4:
 		return &ingress_socks4;
+	case SCHEME_HTTP:
+		return &ingress_http;
+	case SCHEME_PROXY:
+		return &ingress_detect;
 	case SCHEME_TCP:
 	default:
 		return &ingress_tcp;

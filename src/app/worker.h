@@ -101,9 +101,6 @@ void worker_session_gone(struct worker *w);
 bool worker_check_auth(struct worker *w, const uint8_t *user, size_t ulen,
 		       const uint8_t *pass, size_t plen, const union sockaddr_any *peer);
 
-extern const struct ingress_ops ingress_socks5;
-extern const struct ingress_ops ingress_socks4;
-
 const struct ingress_ops *worker_ingress_for(enum listen_scheme scheme);
 
 #endif

@@ -57,7 +57,7 @@ struct ingress_ops {
 };
 
 #define INGRESS_OUT_MAX		1024
-#define INGRESS_STATE_MAX	64
+#define INGRESS_STATE_MAX	640
 
 struct ingress_ctx {
 	const struct ingress_ops *ops;
@@ -70,6 +70,10 @@ struct ingress_ctx {
 	const char *why;		/* static text for the log on close, or NULL */
 	size_t out_len;
 	uint8_t out[INGRESS_OUT_MAX];	/* reply bytes to send to the client */
+	uint8_t *up;			/* owned (malloc): bytes to send upstream once
+					 * connected, before any client bytes (a
+					 * rewritten HTTP head), or NULL */
+	size_t up_len;
 	uint64_t state[INGRESS_STATE_MAX / 8]; /* the ingress's own state */
 };
 
@@ -85,5 +89,10 @@ static inline bool ingress_out(struct ingress_ctx *ctx, const void *p, size_t n)
 }
 
 extern const struct ingress_ops ingress_tcp;
+extern const struct ingress_ops ingress_socks5;
+extern const struct ingress_ops ingress_socks4;
+extern const struct ingress_ops ingress_http;
+/* proxy://: SOCKS5, SOCKS4 or HTTP, told apart by the first byte. */
+extern const struct ingress_ops ingress_detect;
 
 #endif
