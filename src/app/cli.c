@@ -96,6 +96,9 @@ void cli_usage(FILE *out)
 "                            (see sluice passwd)\n"
 "      --allow-open          allow proxy listeners without --auth-file on\n"
 "                            non-loopback addresses\n"
+"      --allow-private       let proxy listeners on non-loopback addresses\n"
+"                            reach loopback, private and link-local targets\n"
+"                            (off by default: an SSRF guard)\n"
 "      --grace T             on SIGINT/SIGTERM, let live connections finish for\n"
 "                            this long, then close them (default 5s)\n"
 "      --log-level LEVEL     error, warn, info or debug (default info)\n"
@@ -272,6 +275,7 @@ enum {
 	OPT_HANDSHAKE_TIMEOUT,
 	OPT_AUTH_FILE,
 	OPT_ALLOW_OPEN,
+	OPT_ALLOW_PRIVATE,
 	OPT_DNS_CACHE_SIZE,
 };
 
@@ -292,6 +296,7 @@ static const struct option long_opts[] = {
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
 	{ "auth-file", required_argument, NULL, OPT_AUTH_FILE },
 	{ "allow-open", no_argument, NULL, OPT_ALLOW_OPEN },
+	{ "allow-private", no_argument, NULL, OPT_ALLOW_PRIVATE },
 	{ "dns-cache-size", required_argument, NULL, OPT_DNS_CACHE_SIZE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -409,6 +414,9 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 			break;
 		case OPT_ALLOW_OPEN:
 			c->allow_open = true;
+			break;
+		case OPT_ALLOW_PRIVATE:
+			c->allow_private = true;
 			break;
 		case OPT_HE_DELAY:
 			if (parse_duration_opt("happy-eyeballs-delay", optarg, &c->he_delay_ms,

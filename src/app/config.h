@@ -62,6 +62,7 @@ struct config {
 	size_t dns_cache_size;		/* names cached per worker */
 	const char *auth_file;		/* borrowed from argv, or NULL */
 	bool allow_open;		/* unauthenticated proxies on public addresses */
+	bool allow_private;		/* public proxies may reach private addresses */
 };
 
 void config_defaults(struct config *c);

@@ -106,14 +106,6 @@ static int *open_listeners(struct config *cfg, unsigned int nworkers)
 	return fds;
 }
 
-static bool is_loopback(const union sockaddr_any *a)
-{
-	if (a->sa.sa_family == AF_INET)
-		return (ntohl(a->sin.sin_addr.s_addr) >> 24) == 127;
-	return IN6_IS_ADDR_LOOPBACK(&a->sin6.sin6_addr) ||
-	       (IN6_IS_ADDR_V4MAPPED(&a->sin6.sin6_addr) && a->sin6.sin6_addr.s6_addr[12] == 127);
-}
-
 /*
  * An open proxy on a public address gets abused within hours: refuse to
  * start one unless the user says so. Runs after the bind addresses resolve.
@@ -126,7 +118,7 @@ static void check_open_proxies(struct config *cfg)
 		if (l->scheme == SCHEME_TCP || l->need_auth || cfg->allow_open)
 			continue;
 		resolve_bind(l);
-		if (!is_loopback(&l->bind))
+		if (!addr_is_loopback(&l->bind))
 			die_usage("-L '%s': a proxy without --auth-file on a non-loopback address is "
 				  "open to anyone who can reach it; add --auth-file, bind to 127.0.0.1, "
 				  "or pass --allow-open", l->url);

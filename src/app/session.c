@@ -322,8 +322,9 @@ static void act(struct session *s)
 		hs->ctx.event = INGRESS_NONE;
 		loop_timer_cancel(s_loop(s), &s->timer);	/* the dial has its own */
 		s->state = SESSION_DIALING;
-		dial_start(&s->dial, s_loop(s), w->dns, &s->upstream, &hs->ctx.target,
-			   w->cfg->connect_timeout_ms, w->cfg->he_delay_ms, on_dialed);
+		(s->wl->deny_private ? dial_start_public : dial_start)(&s->dial, s_loop(s),
+			w->dns, &s->upstream, &hs->ctx.target, w->cfg->connect_timeout_ms,
+			w->cfg->he_delay_ms, on_dialed);
 		return;
 	case INGRESS_RELAY:		/* stays set until the relay starts */
 		if (hs->up_off < hs->ctx.up_len) {
@@ -415,6 +416,11 @@ static void on_dialed(struct dial *d, int err)
 				 (unsigned long long)s->id,
 				 addr_format(&s->peer, peer, sizeof(peer)), t->host,
 				 dns_strerror(err));
+		else if (err == -EACCES)
+			log_warn(s->w->log, "conn %llu client %s: %s is not a public address "
+				 "(--allow-private permits it)", (unsigned long long)s->id,
+				 addr_format(&s->peer, peer, sizeof(peer)),
+				 addr_format(&d->peer, target, sizeof(target)));
 		else
 			log_warn(s->w->log, "conn %llu client %s: connect to %s failed: %s",
 				 (unsigned long long)s->id,

@@ -223,6 +223,12 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 		io_init(&wl->io);
 		timer_init(&wl->backoff, on_backoff);
 		wl->ingress = worker_ingress_for(lc->scheme);
+		/*
+		 * SSRF guard: a proxy others can reach must not become their
+		 * way into our loopback or private networks.
+		 */
+		wl->deny_private = lc->scheme != SCHEME_TCP && !cfg->allow_private &&
+				   !addr_is_loopback(&lc->bind);
 		wl->target.port = lc->target_port;
 		if (lc->target_is_addr)
 			wl->target.addr = lc->target;

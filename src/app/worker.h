@@ -36,6 +36,7 @@ struct wlistener {
 	const struct ingress_ops *ingress; /* by scheme */
 	struct worker *w;		/* back pointer */
 	bool paused;			/* waiting for fds to free up */
+	bool deny_private;		/* proxy on a public address: no private targets */
 };
 
 enum worker_cmd {

@@ -136,3 +136,58 @@ char *addr_format(const union sockaddr_any *a, char *buf, size_t len)
 	}
 	return buf;
 }
+
+static bool v4_is_loopback(uint32_t ip)
+{
+	return (ip >> 24) == 127;
+}
+
+static bool v4_is_private(uint32_t ip)
+{
+	return (ip >> 24) == 0 ||			/* 0.0.0.0/8 "this network" */
+	       (ip >> 24) == 10 ||			/* 10/8 */
+	       (ip >> 22) == (100u << 2 | 1) ||	/* 100.64/10 shared */
+	       (ip >> 24) == 127 ||			/* loopback */
+	       (ip >> 16) == (169u << 8 | 254) ||	/* link-local */
+	       (ip >> 20) == (172u << 4 | 1) ||		/* 172.16/12 */
+	       (ip >> 16) == (192u << 8 | 168) ||	/* 192.168/16 */
+	       (ip >> 8) == (192u << 16 | 0 << 8 | 0) ||	/* 192.0.0/24 protocol assignments */
+	       (ip >> 17) == (198u << 7 | 9) ||	/* 198.18/15 benchmarking */
+	       (ip >> 28) >= 14;			/* 224/4 multicast, 240/4 reserved */
+}
+
+bool addr_is_loopback(const union sockaddr_any *a)
+{
+	if (a->sa.sa_family == AF_INET)
+		return v4_is_loopback(ntohl(a->sin.sin_addr.s_addr));
+	if (a->sa.sa_family != AF_INET6)
+		return false;
+	if (IN6_IS_ADDR_V4MAPPED(&a->sin6.sin6_addr)) {
+		uint32_t ip;
+
+		memcpy(&ip, &a->sin6.sin6_addr.s6_addr[12], 4);
+		return v4_is_loopback(ntohl(ip));
+	}
+	return IN6_IS_ADDR_LOOPBACK(&a->sin6.sin6_addr);
+}
+
+bool addr_is_private(const union sockaddr_any *a)
+{
+	const struct in6_addr *in6;
+
+	if (a->sa.sa_family == AF_INET)
+		return v4_is_private(ntohl(a->sin.sin_addr.s_addr));
+	if (a->sa.sa_family != AF_INET6)
+		return true;
+	in6 = &a->sin6.sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(in6) || IN6_IS_ADDR_V4COMPAT(in6)) {
+		uint32_t ip;
+
+		memcpy(&ip, &in6->s6_addr[12], 4);
+		return v4_is_private(ntohl(ip));
+	}
+	return IN6_IS_ADDR_UNSPECIFIED(in6) || IN6_IS_ADDR_LOOPBACK(in6) ||
+	       (in6->s6_addr[0] & 0xfe) == 0xfc ||			/* fc00::/7 ULA */
+	       IN6_IS_ADDR_LINKLOCAL(in6) || IN6_IS_ADDR_SITELOCAL(in6) ||
+	       IN6_IS_ADDR_MULTICAST(in6);
+}

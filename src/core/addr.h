@@ -44,6 +44,16 @@ bool addr_from_literal(const char *host, uint16_t port, union sockaddr_any *out)
 /* "1.2.3.4:80" or "[::1]:80"; always NUL-terminates. Returns buf. */
 char *addr_format(const union sockaddr_any *a, char *buf, size_t len);
 
+/* 127.0.0.0/8, ::1, or IPv4-mapped loopback. */
+bool addr_is_loopback(const union sockaddr_any *a);
+
+/*
+ * Not a public unicast address: loopback, unspecified, RFC 1918 private,
+ * shared (100.64/10), link-local, multicast, reserved, IPv6 ULA, or an
+ * IPv4-mapped one of these. What a proxy should not reach for strangers.
+ */
+bool addr_is_private(const union sockaddr_any *a);
+
 /* Parse a port: decimal 1..65535. true on success. */
 bool port_parse(const char *s, size_t len, uint16_t *port);
 

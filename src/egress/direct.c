@@ -103,6 +103,10 @@ static void try_next(struct dial *d)
 
 		d->peer = d->addrs[d->next++];
 		d->timed_out = false;
+		if (d->deny_private && addr_is_private(&d->peer)) {
+			d->last_err = -EACCES;
+			continue;
+		}
 		fd = sock_connect_tcp(&d->peer, &in_progress);
 		if (fd < 0) {
 			d->last_err = fd;
@@ -142,11 +146,12 @@ static void on_resolved(void *arg, int err, union sockaddr_any *addrs, size_t n)
 		try_next(d);
 }
 
-void dial_start(struct dial *d, struct loop *l, struct dns *dns, struct io *io,
-		const struct target *t, uint32_t timeout_ms, uint32_t stagger_ms, dial_cb cb)
+static void dial_start_flags(struct dial *d, struct loop *l, struct dns *dns, struct io *io,
+			     const struct target *t, uint32_t timeout_ms, uint32_t stagger_ms,
+			     dial_cb cb, bool deny_private)
 {
 	*d = (struct dial){ .io = io, .timeout_ms = timeout_ms, .stagger_ms = stagger_ms,
-			    .cb = cb };
+			    .cb = cb, .deny_private = deny_private };
 	io->loop = l;
 	timer_init(&d->timer, on_timer);
 	d->starting = true;
@@ -162,6 +167,19 @@ void dial_start(struct dial *d, struct loop *l, struct dns *dns, struct io *io,
 		try_next(d);
 	}
 	d->starting = false;
+}
+
+void dial_start(struct dial *d, struct loop *l, struct dns *dns, struct io *io,
+		const struct target *t, uint32_t timeout_ms, uint32_t stagger_ms, dial_cb cb)
+{
+	dial_start_flags(d, l, dns, io, t, timeout_ms, stagger_ms, cb, false);
+}
+
+void dial_start_public(struct dial *d, struct loop *l, struct dns *dns, struct io *io,
+		       const struct target *t, uint32_t timeout_ms, uint32_t stagger_ms,
+		       dial_cb cb)
+{
+	dial_start_flags(d, l, dns, io, t, timeout_ms, stagger_ms, cb, true);
 }
 
 void dial_cancel(struct dial *d)
@@ -265,6 +283,10 @@ static bool race_launch(struct dial *d)
 			return false;
 		a->peer = d->addrs[d->next++];
 		a->timed_out = false;
+		if (d->deny_private && addr_is_private(&a->peer)) {
+			d->last_err = -EACCES;
+			continue;
+		}
 		fd = sock_connect_tcp(&a->peer, &in_progress);
 		if (fd < 0) {
 			d->last_err = fd;

@@ -47,6 +47,7 @@ struct dial {
 	bool cancelled;		/* the owner gave up: never call back */
 	bool starting;		/* inside dial_start() */
 	bool report;		/* timer delivers a result found while starting */
+	bool deny_private;	/* refuse non-public addresses (-EACCES) */
 	dial_cb cb;
 };
 
@@ -56,6 +57,15 @@ struct dial {
  */
 void dial_start(struct dial *d, struct loop *l, struct dns *dns, struct io *io,
 		const struct target *t, uint32_t timeout_ms, uint32_t stagger_ms, dial_cb cb);
+
+/*
+ * Like dial_start, but addresses that are not public unicast (see
+ * addr_is_private) are skipped; if none is left the result is -EACCES.
+ * Checked after resolution, so a name cannot smuggle in a private address.
+ */
+void dial_start_public(struct dial *d, struct loop *l, struct dns *dns, struct io *io,
+		       const struct target *t, uint32_t timeout_ms, uint32_t stagger_ms,
+		       dial_cb cb);
 
 /* Order addresses for happy eyeballs: alternate families, first family first. */
 void dial_interleave(union sockaddr_any *addrs, size_t n);

@@ -65,6 +65,36 @@ static void test_addr_format(void)
 	CHECK(!addr_from_literal("1.2.3", 1, &a));
 }
 
+static void test_private(void)
+{
+	static const struct {
+		const char *ip;
+		bool private, loopback;
+	} cases[] = {
+		{ "127.0.0.1", true, true }, { "127.255.0.9", true, true },
+		{ "10.1.2.3", true, false }, { "172.16.0.1", true, false },
+		{ "172.31.255.255", true, false }, { "172.32.0.1", false, false },
+		{ "192.168.1.1", true, false }, { "169.254.169.254", true, false },
+		{ "100.64.0.1", true, false }, { "100.128.0.1", false, false },
+		{ "198.18.0.1", true, false }, { "198.20.0.1", false, false },
+		{ "0.0.0.0", true, false }, { "224.0.0.1", true, false },
+		{ "255.255.255.255", true, false }, { "8.8.8.8", false, false },
+		{ "1.1.1.1", false, false }, { "::1", true, true }, { "::", true, false },
+		{ "fd00::1", true, false }, { "fe80::1", true, false }, { "ff02::1", true, false },
+		{ "::ffff:127.0.0.1", true, true }, { "::ffff:10.0.0.1", true, false },
+		{ "::ffff:8.8.8.8", false, false }, { "2001:4860:4860::8888", false, false },
+	};
+	union sockaddr_any a;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		CHECK(addr_from_literal(cases[i].ip, 80, &a));
+		if (addr_is_private(&a) != cases[i].private)
+			fprintf(stderr, "private(%s) wrong\n", cases[i].ip);
+		CHECK(addr_is_private(&a) == cases[i].private);
+		CHECK(addr_is_loopback(&a) == cases[i].loopback);
+	}
+}
+
 static void test_url(void)
 {
 	struct listener_cfg l;
@@ -201,6 +231,7 @@ int main(void)
 {
 	RUN(test_addr_split);
 	RUN(test_addr_format);
+	RUN(test_private);
 	RUN(test_url);
 	RUN(test_durations_sizes);
 	RUN(test_cli);
