@@ -42,10 +42,8 @@ case "$cmd" in
 run)
 	ensure "${BUILD_PKGS[@]}"
 	make -j"$(nproc)" >&2
-	if [ $# -eq 0 ]; then
-		# Default: forward 127.0.0.1:8080 to a local web server on port 80.
-		set -- -L tcp://127.0.0.1:8080/127.0.0.1:80
-	fi
+	# Without arguments sluice runs its default: a SOCKS5/SOCKS4/HTTP proxy
+	# on 127.0.0.1:1080 (try: curl -x socks5h://127.0.0.1:1080 URL).
 	exec build/sluice "$@"
 	;;
 test)

@@ -56,11 +56,12 @@ void config_fini(struct config *c)
 void cli_usage(FILE *out)
 {
 	fputs(
-"Usage: sluice [OPTIONS] -L URL [-L URL ...]\n"
+"Usage: sluice [OPTIONS] [-L URL ...]\n"
 "       sluice passwd USER    print a hashed credential line for an auth file\n"
 "\n"
 "A fast event-driven network proxy. Each -L adds a listener; one process\n"
-"serves them all.\n"
+"serves them all. Without -L: " CLI_DEFAULT_LISTENER " (SOCKS5, SOCKS4 and\n"
+"HTTP proxy on one local port).\n"
 "\n"
 "Listeners:\n"
 "  -L, --listen URL          tcp://BIND_HOST:PORT/TARGET_HOST:PORT\n"
@@ -506,11 +507,9 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 		seterr(err, errlen, "unexpected argument '%s' (listeners are given with -L)", argv[optind]);
 		return CLI_ERROR;
 	}
+	if (c->nlisteners == 0 && add_listener(c, CLI_DEFAULT_LISTENER, err, errlen) < 0)
+		return CLI_ERROR;
 	for (size_t i = 0; i < c->nlisteners; i++)
 		c->listeners[i].need_auth = c->auth_file && c->listeners[i].scheme != SCHEME_TCP;
-	if (c->nlisteners == 0) {
-		seterr(err, errlen, "no listener given (try: sluice -L tcp://127.0.0.1:8080/127.0.0.1:80, or --help)");
-		return CLI_ERROR;
-	}
 	return CLI_RUN;
 }

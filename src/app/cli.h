@@ -11,6 +11,9 @@
 
 #include "app/config.h"
 
+/* What sluice runs when no -L is given. */
+#define CLI_DEFAULT_LISTENER	"proxy://127.0.0.1:1080"
+
 enum cli_action {
 	CLI_RUN = 0,
 	CLI_HELP,

@@ -47,7 +47,7 @@ expect_usage_error loud --log-level loud -L "tcp://127.0.0.1:$P/$TGT"
 expect_usage_error 12q --buffer-size 12q -L "tcp://127.0.0.1:$P/$TGT"
 expect_usage_error warp --relay warp -L "tcp://127.0.0.1:$P/$TGT"
 expect_usage_error no-such-host.invalid -L "tcp://no-such-host.invalid:$P/$TGT"
-expect_usage_error "sluice: " # no -L at all
+expect_usage_error "extra" extra-argument	# no -L now means the default proxy; a stray word is an error
 
 # Address already in use: a plain python listener holds the port.
 HELD=$(free_port)

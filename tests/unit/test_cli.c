@@ -190,8 +190,10 @@ static void test_cli(void)
 	CHECK_EQ_INT(c.nlisteners, 2);
 	config_fini(&c);
 
-	CHECK_EQ_INT(parse(&c, err, sizeof(err), 1, "sluice"), CLI_ERROR);
-	CHECK(strstr(err, "no listener") != NULL);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 1, "sluice"), CLI_RUN);
+	CHECK_EQ_INT(c.nlisteners, 1);
+	CHECK_STR(c.listeners[0].url, "proxy://127.0.0.1:1080");
+	CHECK_EQ_INT(c.listeners[0].scheme, SCHEME_PROXY);
 	config_fini(&c);
 	CHECK_EQ_INT(parse(&c, err, sizeof(err), 2, "sluice", "--bogus"), CLI_ERROR);
 	CHECK(strstr(err, "unknown option --bogus") != NULL);
