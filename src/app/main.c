@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/auth.h"
+#include "app/authsvc.h"
 #include "app/cli.h"
 #include "app/config.h"
 #include "app/log.h"
@@ -201,9 +201,9 @@ int main(int argc, char **argv)
 	struct supervisor sup = { .live = 0 };
 	struct worker *workers;
 	struct log log;
-	struct auth_store *auth = NULL;
+	struct authsvc *auth = NULL;
 	unsigned int nworkers;
-	char err[512], *pid_path = NULL, *log_path = NULL;
+	char err[512], *pid_path = NULL, *log_path = NULL, *auth_path = NULL;
 	sigset_t sigs;
 	int *fds, sig, status = 0, rc;
 
@@ -241,7 +241,8 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0)
 		die_usage("cannot initialise libsodium");
 	if (cfg.auth_file) {
-		auth = auth_load(cfg.auth_file, err, sizeof(err));
+		auth_path = absolute(cfg.auth_file);	/* reloads must work after --daemon */
+		auth = authsvc_new(auth_path ? auth_path : cfg.auth_file, &log, err, sizeof(err));
 		if (!auth)
 			die_usage("--auth-file: %s", err);
 	}
@@ -270,6 +271,10 @@ int main(int argc, char **argv)
 
 	if (log_start(&log) < 0)
 		log_warn(&log, "log writer thread failed to start: logging synchronously");
+	if (auth && authsvc_start(auth, worker_auth_post) < 0) {
+		log_error(&log, "cannot start the credentials verifier");
+		return 1;
+	}
 
 	workers = calloc(nworkers, sizeof(*workers));
 	if (!workers) {
@@ -316,8 +321,12 @@ int main(int argc, char **argv)
 	while (status == 0) {
 		sig = sigwaitinfo(&sigs, NULL);
 		if (sig == SIGHUP) {
-			log_info(&log, "SIGHUP: reopening the log file");
+			log_info(&log, "SIGHUP: reopening the log file%s",
+				 auth ? ", reloading the auth file" : "");
 			log_reopen(&log);
+			if (auth && authsvc_reload(auth, err, sizeof(err)) < 0)
+				log_error(&log, "auth file not reloaded, keeping the old credentials: %s",
+					  err);
 			continue;
 		}
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGQUIT) {
@@ -331,10 +340,12 @@ int main(int argc, char **argv)
 	wait_workers(&sup, &sigs, clock_ms() + cfg.grace_ms);
 	for (unsigned int k = 0; k < nworkers; k++)
 		worker_command(&workers[k], WORKER_STOP);
-	for (unsigned int k = 0; k < nworkers; k++) {
+	for (unsigned int k = 0; k < nworkers; k++)
 		worker_join(&workers[k]);
+	if (auth)
+		authsvc_stop(auth);	/* no answer may reach a freed worker */
+	for (unsigned int k = 0; k < nworkers; k++)
 		worker_fini(&workers[k]);
-	}
 	free(workers);
 	log_info(&log, "stopped");
 	if (pid_path)
@@ -342,8 +353,9 @@ int main(int argc, char **argv)
 	log_fini(&log);
 	dns_global_fini();
 	config_fini(&cfg);
-	auth_free(auth);
+	authsvc_free(auth);
 	free(pid_path);
 	free(log_path);
+	free(auth_path);
 	return status;
 }

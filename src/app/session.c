@@ -1,6 +1,7 @@
 #include "app/session.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@ struct handshake {
 	size_t up_off;			/* bytes of ctx.up already sent upstream */
 	bool close_after_flush;
 	bool starved;			/* the ingress wants more than buf holds */
+	struct auth_job *job;		/* borrowed: a pending credentials check */
+	char auth_user[64];		/* for the log line of a failed login */
+	size_t auth_user_len;
 	struct ingress_ctx ctx;
 };
 
@@ -46,6 +50,8 @@ static void hs_free(struct session *s)
 {
 	if (!s->hs)
 		return;
+	if (s->hs->job)		/* the worker frees it when it comes back */
+		atomic_store(&s->hs->job->cancelled, true);
 	free(s->hs->ctx.up);
 	free(s->hs->buf);
 	free(s->hs);
@@ -281,17 +287,13 @@ static void process(struct session *s)
 
 static void on_dialed(struct dial *d, int err);
 
-static void check_auth(struct session *s)
+static void auth_finish(struct session *s, bool ok)
 {
 	struct handshake *hs = s->hs;
-	bool ok = worker_check_auth(s->w, hs->ctx.user, hs->ctx.user_len,
-				    hs->ctx.pass, hs->ctx.pass_len, &s->peer);
 
-	/* The credentials were parsed from buf[0..fwd_off): drop them now. */
-	memmove(hs->buf, hs->buf + hs->fwd_off, hs->len - hs->fwd_off);
-	hs->len -= hs->fwd_off;
-	hs->fwd_off = 0;
-	hs->ctx.user = hs->ctx.pass = NULL;
+	if (!ok)
+		worker_log_auth_failure(s->w, (const uint8_t *)hs->auth_user, hs->auth_user_len,
+					&s->peer);
 	hs->ctx.event = INGRESS_NONE;
 	hs->ctx.ops->auth_result(&hs->ctx, ok);
 	if (hs->ctx.event == INGRESS_NONE && !hs->close_after_flush && hs->ctx.out_len == 0) {
@@ -301,6 +303,38 @@ static void check_auth(struct session *s)
 	if (hs->ctx.event == INGRESS_CLOSE)
 		hs->close_after_flush = true;
 	after_ingress(s);
+}
+
+static void check_auth(struct session *s)
+{
+	struct handshake *hs = s->hs;
+	struct worker *w = s->w;
+	struct auth_job *job = NULL;
+	enum authsvc_answer ans = AUTHSVC_DENIED;
+
+	/* Keep the user name for the log; the password goes nowhere. */
+	hs->auth_user_len = hs->ctx.user_len < sizeof(hs->auth_user) ?
+			    hs->ctx.user_len : sizeof(hs->auth_user);
+	memcpy(hs->auth_user, hs->ctx.user, hs->auth_user_len);
+	if (w->authsvc)
+		ans = authsvc_check(w->authsvc, w->auth_cache, w, s, hs->ctx.user,
+				    hs->ctx.user_len, hs->ctx.pass, hs->ctx.pass_len, &job);
+	/* The credentials were parsed from buf[0..fwd_off): drop them now. */
+	memmove(hs->buf, hs->buf + hs->fwd_off, hs->len - hs->fwd_off);
+	hs->len -= hs->fwd_off;
+	hs->fwd_off = 0;
+	hs->ctx.user = hs->ctx.pass = NULL;
+	if (ans == AUTHSVC_PENDING) {
+		hs->job = job;		/* session_auth_done() follows */
+		return;
+	}
+	auth_finish(s, ans == AUTHSVC_OK);
+}
+
+void session_auth_done(struct session *s, bool ok)
+{
+	s->hs->job = NULL;
+	auth_finish(s, ok);
 }
 
 static void act(struct session *s)

@@ -50,5 +50,7 @@ struct session {
 void session_start(struct wlistener *wl, int fd);
 /* Close now (shutdown, grace over). */
 void session_kill(struct session *s, const char *why);
+/* The verifier's answer to a pending credentials check. */
+void session_auth_done(struct session *s, bool ok);
 
 #endif

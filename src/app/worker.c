@@ -98,24 +98,51 @@ void worker_session_gone(struct worker *w)
 	check_done(w);
 }
 
-bool worker_check_auth(struct worker *w, const uint8_t *user, size_t ulen,
-		       const uint8_t *pass, size_t plen, const union sockaddr_any *peer)
+void worker_log_auth_failure(struct worker *w, const uint8_t *user, size_t ulen,
+			     const union sockaddr_any *peer)
 {
-	const struct auth_entry *e = auth_find(w->auth, (const char *)user, ulen);
 	char a[ADDR_STRLEN], name[64];
-	bool ok = e && auth_verify(e, (const char *)pass, plen) == AUTH_OK;
+	size_t n = 0;
 
-	if (!ok && log_on(w->log, LOG_WARN)) {
-		/* The user name is peer input: print it tamed and short. */
-		size_t n = 0;
+	if (!log_on(w->log, LOG_WARN))
+		return;
+	/* The user name is peer input: print it tamed and short. */
+	for (size_t i = 0; i < ulen && n < sizeof(name) - 4; i++)
+		name[n++] = user[i] >= 0x20 && user[i] < 0x7f ? (char)user[i] : '?';
+	name[n] = '\0';
+	log_msg(w->log, LOG_WARN, "auth failed for user '%s' from %s", name,
+		addr_format(peer, a, sizeof(a)));
+}
 
-		for (size_t i = 0; i < ulen && n < sizeof(name) - 4; i++)
-			name[n++] = user[i] >= 0x20 && user[i] < 0x7f ? (char)user[i] : '?';
-		name[n] = '\0';
-		log_msg(w->log, LOG_WARN, "auth failed for user '%s'%s from %s", name,
-			e ? "" : " (unknown user)", addr_format(peer, a, sizeof(a)));
+void worker_auth_post(void *owner, struct auth_job *job)
+{
+	struct worker *w = owner;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&w->auth_mu);
+	job->next = w->auth_done;
+	w->auth_done = job;
+	pthread_mutex_unlock(&w->auth_mu);
+	if (write(w->evio.fd, &one, sizeof(one)) < 0) {
+		/* an eventfd this far from overflow does not fail */
 	}
-	return ok;
+}
+
+/* Hand answered credential checks to their sessions. */
+static void deliver_auth(struct worker *w)
+{
+	struct auth_job *job, *next;
+
+	pthread_mutex_lock(&w->auth_mu);
+	job = w->auth_done;
+	w->auth_done = NULL;
+	pthread_mutex_unlock(&w->auth_mu);
+	for (; job; job = next) {
+		next = job->next;
+		if (!atomic_load(&job->cancelled))
+			session_auth_done(job->cookie, job->ok);
+		authsvc_job_done(w->authsvc, w->auth_cache, job);
+	}
 }
 
 const struct ingress_ops *worker_ingress_for(enum listen_scheme scheme)
@@ -154,6 +181,7 @@ static void on_event(struct io_req *req)
 		return;
 	while (read(w->evio.fd, &v, sizeof(v)) > 0)
 		;
+	deliver_auth(w);
 	cmd = atomic_load(&w->cmd);
 	if (cmd >= WORKER_DRAIN && w->state < WORKER_DRAIN) {
 		w->state = WORKER_DRAIN;
@@ -172,7 +200,7 @@ static void on_event(struct io_req *req)
 
 int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 		const struct config *cfg, struct log *log, struct supervisor *sup,
-		const struct auth_store *auth, const int *listen_fds)
+		struct authsvc *authsvc, const int *listen_fds)
 {
 	int err, efd;
 
@@ -182,7 +210,8 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 	w->cfg = cfg;
 	w->log = log;
 	w->sup = sup;
-	w->auth = auth;
+	w->authsvc = authsvc;
+	pthread_mutex_init(&w->auth_mu, NULL);
 	list_init(&w->sessions);
 	w->relay_mode = cfg->relay == RELAY_CHOICE_SPLICE ? RELAY_SPLICE : RELAY_BUFFER;
 	pool_init(&w->bufs, cfg->buffer_size, BUFS_CACHED);
@@ -191,6 +220,13 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 	pool_init(&w->session_pool, sizeof(struct session), SESSIONS_CACHED);
 	io_init(&w->evio);
 
+	if (authsvc) {
+		w->auth_cache = calloc(1, sizeof(*w->auth_cache));
+		if (!w->auth_cache) {
+			err = -ENOMEM;
+			goto out_pools;
+		}
+	}
 	err = loop_init(&w->loop, &w->bufs, &w->pipes);
 	if (err)
 		goto out_pools;
@@ -253,6 +289,8 @@ out_dns:
 out_loop:
 	loop_fini(&w->loop);
 out_pools:
+	free(w->auth_cache);
+	w->auth_cache = NULL;
 	pool_fini(&w->session_pool);
 	pipe_pool_fini(&w->pipes);
 	pool_fini(&w->bufs);
@@ -318,6 +356,17 @@ void worker_join(struct worker *w)
 
 void worker_fini(struct worker *w)
 {
+	struct auth_job *job, *next;
+
+	/* Answers that came after the loop stopped (the verifier is joined). */
+	for (job = w->auth_done; job; job = next) {
+		next = job->next;
+		free(job);
+	}
+	w->auth_done = NULL;
+	free(w->auth_cache);
+	w->auth_cache = NULL;
+	pthread_mutex_destroy(&w->auth_mu);
 	close_listeners(w);
 	free(w->listeners);
 	w->listeners = NULL;

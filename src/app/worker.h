@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "app/auth.h"
+#include "app/authsvc.h"
 #include "app/config.h"
 #include "app/log.h"
 #include "core/list.h"
@@ -65,7 +66,10 @@ struct worker {
 	const struct config *cfg;	/* borrowed */
 	struct log *log;		/* borrowed */
 	struct supervisor *sup;		/* borrowed */
-	const struct auth_store *auth;	/* borrowed: credentials, or NULL */
+	struct authsvc *authsvc;	/* borrowed: credentials, or NULL */
+	struct auth_cache *auth_cache;	/* owned: credentials verified lately */
+	pthread_mutex_t auth_mu;	/* guards auth_done (the verifier posts) */
+	struct auth_job *auth_done;	/* answered checks to hand to sessions */
 	struct wlistener *listeners;	/* owned array, one per cfg listener */
 	size_t nlisteners;
 	struct list sessions;		/* live sessions */
@@ -84,7 +88,7 @@ struct worker {
  */
 int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 		const struct config *cfg, struct log *log, struct supervisor *sup,
-		const struct auth_store *auth, const int *listen_fds);
+		struct authsvc *authsvc, const int *listen_fds);
 int worker_start(struct worker *w);
 /* From any thread. */
 void worker_command(struct worker *w, enum worker_cmd cmd);
@@ -95,12 +99,12 @@ void worker_fini(struct worker *w);
 /* Called by sessions. */
 void worker_session_gone(struct worker *w);
 
-/*
- * Check credentials against the store; logs a failure with the client's
- * address (never the password).
- */
-bool worker_check_auth(struct worker *w, const uint8_t *user, size_t ulen,
-		       const uint8_t *pass, size_t plen, const union sockaddr_any *peer);
+/* The verifier thread's answer (auth_post_fn): queue it and wake the worker. */
+void worker_auth_post(void *owner, struct auth_job *job);
+
+/* Log a failed login with the client's address (never the password). */
+void worker_log_auth_failure(struct worker *w, const uint8_t *user, size_t ulen,
+			     const union sockaddr_any *peer);
 
 const struct ingress_ops *worker_ingress_for(enum listen_scheme scheme);
 
