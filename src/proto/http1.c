@@ -6,24 +6,46 @@
 
 /* ---- characters ---- */
 
-/* tchar (RFC 9110 section 5.6.2): the characters of methods and header names. */
+/*
+ * Character classes, one table lookup each:
+ *   C_TOKEN   tchar (RFC 9110 section 5.6.2): methods, header names
+ *   C_FIELD   field-vchar, SP, HTAB: header values, reasons, extensions
+ *   C_TARGET  request-target bytes: visible ASCII and obs-text
+ */
+enum { C_TOKEN = 1, C_FIELD = 2, C_TARGET = 4 };
+
+static const uint8_t char_class[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,	/* 0x00 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x10 */
+	2, 7, 6, 7, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6,	/* 0x20 */
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6,	/* 0x30 */
+	6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,	/* 0x40 */
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 7, 7,	/* 0x50 */
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,	/* 0x60 */
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 7, 6, 7, 0,	/* 0x70 */
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,	/* 0x80 */
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,	/* 0x90 */
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,	/* 0xa0 */
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,	/* 0xb0 */
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,	/* 0xc0 */
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,	/* 0xd0 */
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,	/* 0xe0 */
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,	/* 0xf0 */
+};
+
 static bool is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c && memchr("!#$%&'*+-.^_`|~", c, 15) != NULL;
+	return char_class[c] & C_TOKEN;
 }
 
-/* field-vchar, SP and HTAB: what a header value, a reason or a trailer may hold. */
 static bool is_field_char(unsigned char c)
 {
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
+	return char_class[c] & C_FIELD;
 }
 
-/* Request-target bytes: visible ASCII and obs-text; no SP, no controls. */
 static bool is_target_char(unsigned char c)
 {
-	return c > 0x20 && c != 0x7f;
+	return char_class[c] & C_TARGET;
 }
 
 static bool is_digit(unsigned char c)
@@ -855,23 +877,39 @@ static void put_header(struct out *o, const char *name, size_t name_len, const c
 	put(o, "\r\n", 2);
 }
 
-static const char *const hop_by_hop[] = {
-	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE",
-	"Trailer", "Upgrade",
+struct name {
+	const char *s;
+	size_t len;
+};
+#define NAME(lit)	{ lit, sizeof(lit) - 1 }
+
+static const struct name hop_by_hop[] = {
+	NAME("Connection"), NAME("Keep-Alive"), NAME("Proxy-Connection"),
+	NAME("Proxy-Authorization"), NAME("TE"), NAME("Trailer"), NAME("Upgrade"),
 };
 
 /* Headers a Connection token must not remove: the message framing and Host. */
-static const char *const protected[] = { "Host", "Content-Length", "Transfer-Encoding" };
+static const struct name protected[] = {
+	NAME("Host"), NAME("Content-Length"), NAME("Transfer-Encoding"),
+};
 
-static bool is_hop_by_hop(const struct http1_request *req, const struct http1_header *h)
+static bool name_in(const struct http1_header *h, const struct name *names, size_t n)
 {
-	for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++)
-		if (ieq(h->name, h->name_len, hop_by_hop[i]))
+	for (size_t i = 0; i < n; i++)
+		if (h->name_len == names[i].len && ieq(h->name, h->name_len, names[i].s))
 			return true;
-	for (size_t i = 0; i < sizeof(protected) / sizeof(protected[0]); i++)
-		if (ieq(h->name, h->name_len, protected[i]))
-			return false;
-	return list_has(req->headers, req->num_headers, "Connection", h->name, h->name_len);
+	return false;
+}
+
+/* conn: index of the first Connection header, or -1. */
+static bool is_hop_by_hop(const struct http1_request *req, int conn, const struct http1_header *h)
+{
+	if (name_in(h, hop_by_hop, sizeof(hop_by_hop) / sizeof(hop_by_hop[0])))
+		return true;
+	if (conn < 0 || name_in(h, protected, sizeof(protected) / sizeof(protected[0])))
+		return false;
+	return list_has(req->headers + conn, req->num_headers - (size_t)conn, "Connection",
+			h->name, h->name_len);
 }
 
 int http1_write_request_head(char *buf, size_t cap, const struct http1_request *req,
@@ -882,6 +920,7 @@ int http1_write_request_head(char *buf, size_t cap, const struct http1_request *
 	bool set_host = target->form == HTTP1_TARGET_ABSOLUTE ||
 			target->form == HTTP1_TARGET_AUTHORITY;
 	bool host_done = false;
+	int conn = http1_find_header(req->headers, req->num_headers, 0, "Connection");
 
 	if (req->minor_version < 0 || req->minor_version > 9)
 		return -1;
@@ -914,7 +953,7 @@ int http1_write_request_head(char *buf, size_t cap, const struct http1_request *
 					   target->authority_len);
 				continue;
 			}
-		} else if (is_hop_by_hop(req, h)) {
+		} else if (is_hop_by_hop(req, conn, h)) {
 			continue;
 		}
 		put_header(&o, h->name, h->name_len, h->value, h->value_len);
