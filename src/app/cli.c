@@ -50,6 +50,11 @@ void config_fini(struct config *c)
 	c->listeners = NULL;
 	free(c->dns_servers);
 	c->dns_servers = NULL;
+	for (size_t i = 0; i < c->nhops; i++)
+		hop_fini(&c->hops[i]);
+	free(c->hops);
+	c->hops = NULL;
+	c->nhops = 0;
 	c->nlisteners = 0;
 }
 
@@ -81,6 +86,13 @@ void cli_usage(FILE *out)
 "                            [::] bind host listens on all addresses (IPv4 and\n"
 "                            IPv6). The target may be a host name: it is\n"
 "                            resolved for each connection, every address tried.\n"
+"\n"
+"Chaining:\n"
+"  -F, --forward URL         send every connection through this upstream proxy:\n"
+"                            socks5://[USER:PASS@]HOST:PORT (names resolved by\n"
+"                            the proxy), socks4a://[USER@]HOST:PORT or\n"
+"                            http://[USER:PASS@]HOST:PORT (CONNECT). Repeat to\n"
+"                            chain; the last hop dials the destination.\n"
 "\n"
 "Options:\n"
 "  -w, --workers N           worker threads (default: number of CPUs)\n"
@@ -282,6 +294,7 @@ enum {
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, 'L' },
+	{ "forward", required_argument, NULL, 'F' },
 	{ "workers", required_argument, NULL, 'w' },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
@@ -303,6 +316,27 @@ static const struct option long_opts[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
+
+static int add_hop(struct config *c, const char *url, char *err, size_t errlen)
+{
+	struct hop h, *grown;
+
+	if (c->nhops == 8) {
+		seterr(err, errlen, "-F '%s': at most 8 upstream proxies", url);
+		return -1;
+	}
+	if (hop_parse(url, &h, err, errlen) < 0)
+		return -1;
+	grown = realloc(c->hops, (c->nhops + 1) * sizeof(*grown));
+	if (!grown) {
+		hop_fini(&h);
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	c->hops = grown;
+	c->hops[c->nhops++] = h;
+	return 0;
+}
 
 static int add_listener(struct config *c, const char *url, char *err, size_t errlen)
 {
@@ -381,10 +415,14 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 	config_defaults(c);
 	optind = 0;		/* GNU: full reinitialisation, for repeated use */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":L:w:dhV", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":L:F:w:dhV", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'L':
 			if (add_listener(c, optarg, err, errlen) < 0)
+				return CLI_ERROR;
+			break;
+		case 'F':
+			if (add_hop(c, optarg, err, errlen) < 0)
 				return CLI_ERROR;
 			break;
 		case 'w': {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/addr.h"
+#include "egress/chain.h"
 #include "relay/relay.h"
 
 enum listen_scheme {
@@ -61,6 +62,8 @@ struct config {
 	char *dns_servers;		/* owned: "ip:port,..." for c-ares, or NULL */
 	size_t dns_cache_size;		/* names cached per worker */
 	const char *auth_file;		/* borrowed from argv, or NULL */
+	struct hop *hops;		/* owned: -F upstream proxies, in order */
+	size_t nhops;
 	bool allow_open;		/* unauthenticated proxies on public addresses */
 	bool allow_private;		/* public proxies may reach private addresses */
 };

@@ -35,10 +35,16 @@ struct handshake {
 static void process(struct session *s);
 static void act(struct session *s);
 static void start_relay(struct session *s);
+static void start_egress(struct session *s, const struct target *t);
 
 static struct loop *s_loop(struct session *s)
 {
 	return &s->w->loop;
+}
+
+static const struct target *requested(const struct session *s)
+{
+	return s->hs ? &s->hs->ctx.target : &s->wl->target;
 }
 
 static bool hs_busy(const struct handshake *hs)
@@ -91,9 +97,10 @@ static void log_close(struct session *s, int err)
 		return;
 	if (s->dial.peer.sa.sa_family)
 		addr_format(&s->dial.peer, target, sizeof(target));
-	else if (s->hs && s->hs->ctx.target.host)
-		snprintf(target, sizeof(target), "%s:%u", s->hs->ctx.target.host,
-			 s->hs->ctx.target.port);
+	else if (requested(s)->host)
+		snprintf(target, sizeof(target), "%s:%u", requested(s)->host, requested(s)->port);
+	else if (requested(s)->addr.sa.sa_family)
+		addr_format(&requested(s)->addr, target, sizeof(target));
 	else
 		snprintf(target, sizeof(target), "-");
 	log_msg(s->w->log, LOG_INFO,
@@ -128,6 +135,10 @@ static void close_early(struct session *s, int err, const char *why)
 	loop_timer_cancel(s_loop(s), &s->timer);
 	if (s->dial.cb)
 		dial_cancel(&s->dial);
+	if (s->chain) {
+		chain_cancel(s->chain);
+		s->chain = NULL;
+	}
 	log_close(s, err);
 	close_ios(s, err);
 	maybe_free(s);
@@ -340,7 +351,6 @@ void session_auth_done(struct session *s, bool ok)
 static void act(struct session *s)
 {
 	struct handshake *hs = s->hs;
-	struct worker *w = s->w;
 
 	switch (hs->ctx.event) {
 	case INGRESS_NONE:
@@ -355,10 +365,7 @@ static void act(struct session *s)
 	case INGRESS_REQUEST:
 		hs->ctx.event = INGRESS_NONE;
 		loop_timer_cancel(s_loop(s), &s->timer);	/* the dial has its own */
-		s->state = SESSION_DIALING;
-		(s->wl->deny_private ? dial_start_public : dial_start)(&s->dial, s_loop(s),
-			w->dns, &s->upstream, &hs->ctx.target, w->cfg->connect_timeout_ms,
-			w->cfg->he_delay_ms, on_dialed);
+		start_egress(s, &hs->ctx.target);
 		return;
 	case INGRESS_RELAY:		/* stays set until the relay starts */
 		if (hs->up_off < hs->ctx.up_len) {
@@ -432,35 +439,11 @@ static void on_hs_write(struct io_req *req)
 
 /* --- egress --- */
 
-static void on_dialed(struct dial *d, int err)
+/* The egress answered (direct or chained): reply, relay, or close. */
+static void egress_done(struct session *s, int err)
 {
-	struct session *s = container_of(d, struct session, dial);
 	union sockaddr_any bound = { 0 };
-	char peer[ADDR_STRLEN], target[ADDR_STRLEN];
-	const struct target *t;
 
-	if (s->state == SESSION_CLOSING) {	/* cancelled dial letting go */
-		maybe_free(s);
-		return;
-	}
-	t = s->hs ? &s->hs->ctx.target : &s->wl->target;
-	if (err) {
-		if (t->host && d->peer.sa.sa_family == 0)
-			log_warn(s->w->log, "conn %llu client %s: resolving %s failed: %s",
-				 (unsigned long long)s->id,
-				 addr_format(&s->peer, peer, sizeof(peer)), t->host,
-				 dns_strerror(err));
-		else if (err == -EACCES)
-			log_warn(s->w->log, "conn %llu client %s: %s is not a public address "
-				 "(--allow-private permits it)", (unsigned long long)s->id,
-				 addr_format(&s->peer, peer, sizeof(peer)),
-				 addr_format(&d->peer, target, sizeof(target)));
-		else
-			log_warn(s->w->log, "conn %llu client %s: connect to %s failed: %s",
-				 (unsigned long long)s->id,
-				 addr_format(&s->peer, peer, sizeof(peer)),
-				 addr_format(&d->peer, target, sizeof(target)), strerror(-err));
-	}
 	if (!s->hs) {			/* tcp://: nothing to tell the client */
 		if (err)
 			close_early(s, err, "connect failed");
@@ -480,6 +463,65 @@ static void on_dialed(struct dial *d, int err)
 			s->hs->ctx.why = "connect failed";
 	}
 	after_ingress(s);
+}
+
+static void on_dialed(struct dial *d, int err)
+{
+	struct session *s = container_of(d, struct session, dial);
+	char peer[ADDR_STRLEN], target[ADDR_STRLEN];
+	const struct target *t;
+
+	if (s->state == SESSION_CLOSING) {	/* cancelled dial letting go */
+		maybe_free(s);
+		return;
+	}
+	t = requested(s);
+	if (err == -EACCES)
+		log_warn(s->w->log, "conn %llu client %s: %s is not a public address "
+			 "(--allow-private permits it)", (unsigned long long)s->id,
+			 addr_format(&s->peer, peer, sizeof(peer)),
+			 addr_format(&d->peer, target, sizeof(target)));
+	else if (err && t->host && d->peer.sa.sa_family == 0)
+		log_warn(s->w->log, "conn %llu client %s: resolving %s failed: %s",
+			 (unsigned long long)s->id, addr_format(&s->peer, peer, sizeof(peer)),
+			 t->host, dns_strerror(err));
+	else if (err)
+		log_warn(s->w->log, "conn %llu client %s: connect to %s failed: %s",
+			 (unsigned long long)s->id, addr_format(&s->peer, peer, sizeof(peer)),
+			 addr_format(&d->peer, target, sizeof(target)), strerror(-err));
+	egress_done(s, err);
+}
+
+static void on_chained(void *arg, int err, size_t where)
+{
+	struct session *s = arg;
+	char peer[ADDR_STRLEN];
+	const struct hop *h = &s->w->cfg->hops[where - 1];
+
+	s->chain = NULL;	/* it frees itself */
+	if (err)
+		log_warn(s->w->log, "conn %llu client %s: via %s (hop %zu): %s",
+			 (unsigned long long)s->id, addr_format(&s->peer, peer, sizeof(peer)),
+			 h->url, where, err == -EPROTO ? "broken reply" : strerror(-err));
+	egress_done(s, err);
+}
+
+/* Dial t directly or through the -F chain. */
+static void start_egress(struct session *s, const struct target *t)
+{
+	struct worker *w = s->w;
+	const struct config *cfg = w->cfg;
+
+	s->state = SESSION_DIALING;
+	if (cfg->nhops) {
+		s->chain = chain_start(s_loop(s), w->dns, &s->upstream, cfg->hops, cfg->nhops, t,
+				       cfg->connect_timeout_ms, cfg->he_delay_ms, on_chained, s);
+		if (!s->chain)
+			close_early(s, -ENOMEM, "out of memory");
+		return;
+	}
+	(s->wl->deny_private ? dial_start_public : dial_start)(&s->dial, s_loop(s), w->dns,
+		&s->upstream, t, cfg->connect_timeout_ms, cfg->he_delay_ms, on_dialed);
 }
 
 void session_start(struct wlistener *wl, int fd)
@@ -512,9 +554,7 @@ void session_start(struct wlistener *wl, int fd)
 	w->nsessions++;
 
 	if (!ops->input) {		/* tcp://: straight to the fixed target */
-		s->state = SESSION_DIALING;
-		dial_start(&s->dial, s_loop(s), w->dns, &s->upstream, &wl->target,
-			   w->cfg->connect_timeout_ms, w->cfg->he_delay_ms, on_dialed);
+		start_egress(s, &wl->target);
 		return;
 	}
 	s->hs = calloc(1, sizeof(*s->hs));

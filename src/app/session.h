@@ -38,7 +38,8 @@ struct session {
 	uint64_t start_ms;
 	struct io client;
 	struct io upstream;
-	struct dial dial;
+	struct dial dial;		/* direct egress */
+	struct chain *chain;		/* -F egress while negotiating, or NULL */
 	struct relay relay;
 	struct timer timer;		/* handshake deadline, then idle timeout */
 	union sockaddr_any peer;	/* client address */

@@ -66,9 +66,17 @@ struct io_req {
 	size_t len;		/* bytes to move */
 	ssize_t res;
 	uint8_t op;		/* enum io_op */
+	uint8_t flags;		/* IO_F_*: set by the caller before each submit */
 	bool inflight;		/* submitted, callback not yet run */
 	bool queued;		/* on the completion queue */
 };
+
+/*
+ * RECV only: look without taking (MSG_PEEK); needs a caller buffer. To take
+ * the peeked bytes next, io_hint_ready(io, IO_READY_RD) first: a short peek,
+ * like a short read, waits for the next edge otherwise.
+ */
+#define IO_F_PEEK	0x1
 
 /* Readiness bits the epoll backend keeps per handle. */
 #define IO_READY_RD	0x1

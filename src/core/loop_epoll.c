@@ -129,11 +129,15 @@ static bool try_read(struct loop *l, struct io *io, struct io_req *req)
 			want = req->len;
 		}
 		do
-			n = recv(io->fd, buf, want, 0);
+			n = recv(io->fd, buf, want, req->flags & IO_F_PEEK ? MSG_PEEK : 0);
 		while (n < 0 && errno == EINTR);
 		if (n > 0) {
 			if (selected)
 				req->buf = buf;
+			/*
+			 * A short read, peek or not, waits for the next edge; after a
+			 * peek the caller hints readiness before taking the bytes.
+			 */
 			if ((size_t)n < want && !(io->ready & IO_READY_HUP))
 				io->ready &= ~IO_READY_RD;
 			done(l, req, n);

@@ -1,0 +1,64 @@
+/*
+ * Chained egress (-F): connect to the first upstream proxy, then ask each
+ * hop in turn to connect to the next, and the last to the destination.
+ * Hops speak SOCKS5 (names resolved by the proxy, like socks5h), SOCKS4a
+ * or HTTP CONNECT, with credentials when the hop has them.
+ *
+ * Nothing the destination sends early is lost: SOCKS replies are read to
+ * their exact length, an HTTP reply head is peeked to find its end first.
+ */
+#ifndef SLUICE_EGRESS_CHAIN_H
+#define SLUICE_EGRESS_CHAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/loop.h"
+#include "dns/dns.h"
+#include "egress/direct.h"
+#include "egress/egress.h"
+
+enum hop_kind {
+	HOP_SOCKS5 = 1,
+	HOP_SOCKS4A,
+	HOP_HTTP,
+};
+
+struct hop {
+	enum hop_kind kind;
+	char host[HOST_MAX + 1];
+	uint16_t port;
+	char *user;		/* owned, or NULL */
+	char *pass;		/* owned, or NULL */
+	char *url;		/* owned: as given, without the password, for logs */
+};
+
+/* Parse "socks5://[user:pass@]host:port" etc. 0, or -1 with err. */
+int hop_parse(const char *url, struct hop *h, char *err, size_t errlen);
+void hop_fini(struct hop *h);
+
+struct chain;
+/*
+ * err 0: io is a tunnel to the destination. Else -errno: the first hop's
+ * connect error, or the refusal of a hop mapped to an errno (-ECONNREFUSED,
+ * -EHOSTUNREACH, -ENETUNREACH, -ETIMEDOUT, -EACCES, -EPROTO for a broken
+ * reply); *where says which hop failed (1-based).
+ */
+typedef void (*chain_cb)(void *arg, int err, size_t where);
+
+/*
+ * Start. The chain owns its state (heap) until the callback has run; the
+ * callback never runs inside chain_start(). NULL when out of memory.
+ */
+struct chain *chain_start(struct loop *l, struct dns *dns, struct io *io,
+			  const struct hop *hops, size_t nhops, const struct target *dst,
+			  uint32_t timeout_ms, uint32_t stagger_ms, chain_cb cb, void *arg);
+
+/*
+ * Give up: no callback with a result follows. The chain frees itself once
+ * its requests (cancelled by closing io, which the caller does) are back.
+ */
+void chain_cancel(struct chain *c);
+
+#endif
