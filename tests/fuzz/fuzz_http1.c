@@ -54,7 +54,7 @@ static void check_headers(const char *buf, size_t len, const struct http1_header
 
 static void rewrite(const char *buf, int len, struct http1_request *r)
 {
-	struct http1_header h2[MAXH + 1];
+	struct http1_header h2[MAXH + 2];	/* + Host + Via */
 	struct http1_request r2;
 	struct http1_target t;
 	struct http1_body b;
@@ -77,12 +77,12 @@ static void rewrite(const char *buf, int len, struct http1_request *r)
 		abort();
 	memset(&r2, 0, sizeof(r2));
 	r2.headers = h2;
-	r2.max_headers = MAXH + 1;
+	r2.max_headers = MAXH + 2;
 	if (http1_parse_request(out, (size_t)n, 0, 0, &r2) != n)
 		abort();
 	if (r2.method_len != r->method_len || memcmp(r2.method, r->method, r->method_len))
 		abort();
-	if (t.form != HTTP1_TARGET_ORIGIN) {
+	if (t.form == HTTP1_TARGET_ABSOLUTE || t.form == HTTP1_TARGET_AUTHORITY) {
 		int host = http1_find_header(r2.headers, r2.num_headers, 0, "Host");
 
 		if (host < 0 || http1_find_header(r2.headers, r2.num_headers, (size_t)host + 1,
