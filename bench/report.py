@@ -60,7 +60,9 @@ def ratio(a, b):
 
 def table(data, rows, peers, ratios, meta):
     n = meta.get("rss_conns", "?")
-    head = "{:<26}".format("test") + "".join("{:>10}".format(p) for p in peers)
+    w = max([10] + [len(p) + 2 for p in peers])
+    cell = "{:>%d}" % w
+    head = "{:<26}".format("test") + "".join(cell.format(p) for p in peers)
     head += "".join("{:>16}".format(name) for name, _, _ in ratios)
     out = [head]
     for label, section, metric, spec, direct_ok, lower in rows:
@@ -72,9 +74,9 @@ def table(data, rows, peers, ratios, meta):
         line = "{:<26}".format(label)
         for p in peers:
             if p == "direct" and not direct_ok:
-                line += "{:>10}".format("-")
+                line += cell.format("-")
             else:
-                line += "{:>10}".format(fmt(med[p], spec))
+                line += cell.format(fmt(med[p], spec))
         for _, a, b in ratios:
             if b == "direct" and not direct_ok:
                 line += "{:>16}".format("-")

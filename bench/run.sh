@@ -324,6 +324,12 @@ round_start() { # LABEL: log the round and how busy the machine is without us
 	fi
 }
 
+measure() { # CMD ARGS...: run one measurement; once more if it failed
+	"$@" && return 0
+	log "  retrying once: $*"
+	"$@"
+}
+
 record() { # SECTION METRIC PEER ROUND VALUE
 	printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$TSV"
 }
@@ -398,7 +404,7 @@ run_iperf_section() { # SECTION PEER...
 		round_start "[$section] round $r/$ROUNDS (iperf3 -t $IPERF_T)"
 		for s in 1 4; do
 			for p in "$@"; do
-				iperf_one "$section" "$p" "$s" "$r"
+				measure iperf_one "$section" "$p" "$s" "$r"
 			done
 		done
 	done
@@ -463,23 +469,33 @@ connrate_one() { # PEER ROUND
 
 # ---------------------------------------------------------------- idle RSS
 rss_one() { # PEER ROUND
-	local peer=$1 round=$2 before after hpid i out
+	local peer=$1 round=$2 before after hpid i out hout
 	start_proxy "$peer" "$ECHOD_PORT" || return 1
 	# warm-up: a few connections through, then closed
 	out=$(timeout 30 "$TOOLS/idlehold" -p "$PROXY_PORT" -n 16 -k 0)
 	[[ "$out" == READY* ]] || log "  $peer: warm-up failed: $out"
 	sleep 0.5
 	before=$(rss_kb "$PROXY_PID")
-	"$TOOLS/idlehold" -p "$PROXY_PORT" -n "$RSS_N" -T 60 -k 120 >"$TMP/idlehold.out" 2>&1 &
+	# a new file each time: the background child opens it after we go on
+	hout=$TMP/idlehold-$peer-$round-$RANDOM.out
+	: >"$hout"
+	"$TOOLS/idlehold" -p "$PROXY_PORT" -n "$RSS_N" -T 60 -k 120 >"$hout" 2>&1 &
 	hpid=$!
 	PIDS+=("$hpid")
 	for ((i = 0; i < 700; i++)); do
-		grep -qE '^(READY|FAIL)' "$TMP/idlehold.out" && break
+		grep -qE '^(READY|FAIL)' "$hout" && break
 		kill -0 "$hpid" 2>/dev/null || break
 		sleep 0.1
 	done
-	if ! grep -q '^READY' "$TMP/idlehold.out"; then
-		log "  $peer: idle connections not established: $(head -c 300 "$TMP/idlehold.out")"
+	if ! grep -q '^READY' "$hout"; then
+		local why rc
+		why=$(head -c 300 "$hout")
+		if ! kill -0 "$hpid" 2>/dev/null; then
+			wait "$hpid"
+			rc=$?
+			why+=" (idlehold exit status $rc)"
+		fi
+		log "  $peer: idle connections not established: $why"
 		kill_tree "$hpid"; stop_proxy
 		return 1
 	fi
@@ -489,8 +505,8 @@ rss_one() { # PEER ROUND
 	stop_proxy
 	local per est lost
 	per=$(awk -v a="$before" -v b="$after" -v n="$RSS_N" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
-	est=$(sed -n 's/^READY.*secs=\([0-9.]*\).*/\1/p' "$TMP/idlehold.out")
-	lost=$(sed -n 's/^DONE lost=//p' "$TMP/idlehold.out")
+	est=$(sed -n 's/^READY.*secs=\([0-9.]*\).*/\1/p' "$hout")
+	lost=$(sed -n 's/^DONE lost=//p' "$hout")
 	record rss rss_b_per_conn "$peer" "$round" "$per"
 	log "$(printf '  %-8s VmRSS %6d kB -> %6d kB: %6d B/conn (%d conns up in %ss, lost while idle: %s)' \
 		"$peer" "$before" "$after" "$per" "$RSS_N" "$est" "${lost:-?}")"
@@ -509,7 +525,7 @@ if want connrate; then
 	for ((r = 1; r <= ROUNDS; r++)); do
 		round_start "[connrate] round $r/$ROUNDS (${CONN_T}s, $CONN_C concurrent, 64 B each way)"
 		for p in "${PEERS[@]}"; do
-			connrate_one "$p" "$r"
+			measure connrate_one "$p" "$r"
 		done
 	done
 fi
@@ -519,7 +535,7 @@ if want rss; then
 		round_start "[rss] round $r/$ROUNDS ($RSS_N idle connections)"
 		for p in "${PEERS[@]}"; do
 			case "$p" in direct|socat) continue ;; esac
-			rss_one "$p" "$r"
+			measure rss_one "$p" "$r"
 		done
 	done
 fi

@@ -153,6 +153,7 @@ int main(int argc, char **argv)
 			inflight++;
 		}
 		int k = epoll_wait(ep, evs, 256, 100);
+		unsigned long errors_before = errors;
 
 		for (int i = 0; i < k; i++) {
 			struct hold *c = evs[i].data.ptr;
@@ -208,6 +209,8 @@ int main(int argc, char **argv)
 				retry[nretry++] = (int)(c - h);
 			}
 		}
+		if (errors != errors_before)
+			usleep(10000);	/* refused or reset: don't hammer the proxy */
 	}
 	printf("READY n=%d secs=%.2f errors=%lu\n", n, now_s() - t0, errors);
 	fflush(stdout);
