@@ -963,6 +963,17 @@ int http1_write_request_head(char *buf, size_t cap, const struct http1_request *
 	return out_done(&o);
 }
 
+size_t http1_request_head_max(const struct http1_request *req, size_t extra_len)
+{
+	/* METHOD SP ["/"] target " HTTP/1.x" CRLF; "Host: " authority CRLF; CRLF */
+	size_t n = req->method_len + 1 + 1 + req->target_len + 9 + 2;
+
+	n += 6 + req->target_len + 2;
+	for (size_t i = 0; i < req->num_headers; i++)
+		n += req->headers[i].name_len + 2 + req->headers[i].value_len + 2;
+	return n + extra_len + 2;
+}
+
 int http1_write_connect(char *buf, size_t cap, const char *host, size_t host_len,
 			uint16_t port, const char *extra, size_t extra_len)
 {

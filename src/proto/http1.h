@@ -257,6 +257,14 @@ int http1_write_request_head(char *buf, size_t cap, const struct http1_request *
 			     const char *extra, size_t extra_len);
 
 /*
+ * An upper bound on what http1_write_request_head() writes for req with
+ * extra_len bytes of extra headers, whatever the target and flags: the head
+ * can grow (a bare-LF "a:b" line is written "a: b" CRLF, a Host line may be
+ * added), so the parsed length is not enough.
+ */
+size_t http1_request_head_max(const struct http1_request *req, size_t extra_len);
+
+/*
  * "CONNECT host:port HTTP/1.1", Host with the same authority, extra header
  * lines (may be NULL/0; e.g. from http1_write_proxy_auth()), empty line. A
  * host containing ':' is put in brackets. Returns bytes written or -1 (no

@@ -73,7 +73,7 @@ static void rewrite(const char *buf, int len, struct http1_request *r)
 	out = malloc(cap);
 	n = http1_write_request_head(out, cap, r, &t, len & 1 ? HTTP1_REWRITE_ABSOLUTE : 0,
 				     "Via: x\r\n", 8);
-	if (n < 0)
+	if (n < 0 || (size_t)n > http1_request_head_max(r, 8))
 		abort();
 	memset(&r2, 0, sizeof(r2));
 	r2.headers = h2;

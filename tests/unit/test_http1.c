@@ -825,6 +825,8 @@ static void check_rewrite(const char *name, const char *in, unsigned int flags,
 	for (size_t cap = 0; cap < n; cap++)
 		CHECK_EQ_INT(http1_write_request_head(out, cap, &r, &t, flags, extra, elen), -1);
 	CHECK_EQ_INT(http1_write_request_head(out, n, &r, &t, flags, extra, elen), (int)n);
+	CHECK(n <= http1_request_head_max(&r, elen));
+	CHECK(n <= http1_request_head_max(&r, elen) && http1_request_head_max(&r, elen) < n + 300);
 	/* what we write, we parse */
 	{
 		struct http1_header h2[MAXH];
@@ -890,6 +892,10 @@ static void test_rewrite(void)
 	check_rewrite("values normalised",
 		      "GET http://h/ HTTP/1.1\nX:   spaced \t\nEmpty:\n\n", 0, NULL,
 		      "GET / HTTP/1.1\r\nHost: h\r\nX: spaced\r\nEmpty: \r\n\r\n");
+	check_rewrite("grows",
+		      "GET http://host.example/ HTTP/1.1\na:b\nc:d\ne:f\ng:h\n\n", 0, "X:y\r\n",
+		      "GET / HTTP/1.1\r\nHost: host.example\r\na: b\r\nc: d\r\ne: f\r\n"
+		      "g: h\r\nX:y\r\n\r\n");
 	check_rewrite("connect",
 		      "CONNECT h:443 HTTP/1.1\r\nProxy-Authorization: Basic x\r\n\r\n", 0, NULL,
 		      "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n");
