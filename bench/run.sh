@@ -19,7 +19,7 @@
 # 2 threads/workers, default buffers, logging off (or warnings only). Every
 # measurement starts a fresh proxy process. The table goes to stdout and to
 # bench/results/latest.txt, the raw rounds to bench/results/latest.tsv.
-# A full run takes about 7-8 minutes; --quick (1 round, short runs) about 1.5.
+# A full run takes about 6 minutes; --quick (1 round, 2 s runs) about 1.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -32,6 +32,7 @@ RSS_N=8000
 ONLY=iperf,connrate,rss,relay
 SLUICE=$ROOT/build/sluice
 QUICK=0
+ROUNDS_SET=0
 
 usage() {
 	sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -41,7 +42,7 @@ usage() {
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
-	--rounds) ROUNDS=${2:?}; shift ;;
+	--rounds) ROUNDS=${2:?}; ROUNDS_SET=1; shift ;;
 	--only) ONLY=${2:?}; shift ;;
 	--sluice) SLUICE=${2:?}; shift ;;
 	--rss-conns) RSS_N=${2:?}; shift ;;
@@ -51,7 +52,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ "$QUICK" = 1 ]; then
-	ROUNDS=1 IPERF_T=2 CONN_T=2
+	IPERF_T=2 CONN_T=2
+	[ "$ROUNDS_SET" = 1 ] || ROUNDS=1
 fi
 for s in ${ONLY//,/ }; do
 	case "$s" in iperf|connrate|rss|relay) ;;
@@ -59,6 +61,7 @@ for s in ${ONLY//,/ }; do
 	esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --rounds: expected a number" >&2; exit 2; }
+[[ "$RSS_N" =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --rss-conns: expected a number" >&2; exit 2; }
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
