@@ -83,7 +83,8 @@ fuzz-run: fuzz
 		n=$${f##*/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
 		seeds=; [ -d tests/fuzz/corpus/$$n ] && seeds=tests/fuzz/corpus/$$n; \
 		echo "fuzz $$n: $(FUZZ_TIME)s"; \
-		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=0 build-fuzz/corpus-$$n $$seeds 2>&1 | tail -2; \
+		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=0 -artifact_prefix=build-fuzz/ \
+			build-fuzz/corpus-$$n $$seeds 2>&1 | tail -2; \
 	done
 
 bench: all

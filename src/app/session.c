@@ -26,6 +26,7 @@ struct handshake {
 	size_t up_off;			/* bytes of ctx.up already sent upstream */
 	bool close_after_flush;
 	bool starved;			/* the ingress wants more than buf holds */
+	bool framed;			/* leftovers already cut to the message */
 	struct auth_job *job;		/* borrowed: a pending credentials check */
 	char auth_user[64];		/* for the log line of a failed login */
 	size_t auth_user_len;
@@ -188,11 +189,18 @@ static void start_relay(struct session *s)
 	/* Bytes already sent upstream: a rewritten head, pipelined client bytes. */
 	uint64_t early = s->hs ? s->hs->up_off + s->hs->fwd_off : 0;
 
+	struct relay_framer fr = { 0 };
+
+	if (s->hs && s->hs->ctx.up_frame) {
+		fr.fn = s->hs->ctx.up_frame;
+		fr.state = s->frame_state;
+		fr.done = s->frame_done;
+	}
 	loop_timer_cancel(s_loop(s), &s->timer);
 	hs_free(s);
 	s->state = SESSION_RELAYING;
 	relay_start(&s->relay, &s->client, &s->upstream, w->relay_mode,
-		    on_relay_done, on_relay_released);
+		    on_relay_done, on_relay_released, fr.fn ? &fr : NULL);
 	s->relay.dir[0].bytes += early;
 	if (w->cfg->idle_timeout_ms) {
 		s->timer.cb = on_idle_timer;
@@ -368,6 +376,21 @@ static void act(struct session *s)
 		start_egress(s, &hs->ctx.target);
 		return;
 	case INGRESS_RELAY:		/* stays set until the relay starts */
+		if (hs->ctx.up_frame && !hs->framed) {
+			/* Client bytes after the head: only the message's own go on. */
+			size_t take = 0, n = hs->len - hs->fwd_off;
+			int end;
+
+			memcpy(s->frame_state, hs->ctx.up_frame_state, sizeof(s->frame_state));
+			end = hs->ctx.up_frame(s->frame_state, hs->buf + hs->fwd_off, n, &take);
+			if (end < 0) {
+				close_early(s, -EPROTO, "bad request body");
+				return;
+			}
+			hs->len = hs->fwd_off + take;
+			s->frame_done = end == 1;
+			hs->framed = true;
+		}
 		if (hs->up_off < hs->ctx.up_len) {
 			/* What the ingress wrote for upstream (a rewritten head) first. */
 			hs->wr.op = IO_SEND;

@@ -41,10 +41,12 @@ struct session {
 	struct dial dial;		/* direct egress */
 	struct chain *chain;		/* -F egress while negotiating, or NULL */
 	struct relay relay;
+	uint64_t frame_state[4];	/* the ingress's up_frame state, kept for the relay */
 	struct timer timer;		/* handshake deadline, then idle timeout */
 	union sockaddr_any peer;	/* client address */
 	const char *why;		/* close reason for the log, or NULL */
 	uint8_t state;			/* enum session_state */
+	bool frame_done;		/* the framed message went before the relay */
 };
 
 /* Take over an accepted fd. On failure the fd is closed. */

@@ -364,6 +364,10 @@ s5_request:
 			recv_more(c);
 			return;
 		}
+		if (n < 0 && c->len >= 2 && r.rep != SOCKS5_REP_SUCCEEDED) {
+			finish(c, s5_rep_errno(r.rep));	/* a refusal with a garbled address */
+			return;
+		}
 		if (n < 0)
 			goto broken;
 		if (r.rep != SOCKS5_REP_SUCCEEDED) {

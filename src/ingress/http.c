@@ -2,8 +2,10 @@
  * HTTP proxy ingress. CONNECT opens a tunnel ("200 Connection established",
  * then the relay). An absolute-form request (GET http://host/path) is sent
  * on in origin form, hop-by-hop headers removed, with "Connection: close",
- * and the response relayed back; so one request per client connection for
- * now: the client sees the server close after the response.
+ * followed by exactly its body (framed by Content-Length or chunked; bytes
+ * after it are not forwarded: a second pipelined request must not reach
+ * the origin unfiltered), and the response relayed back. So one request
+ * per client connection for now: the server closes after the response.
  * Errors are proper responses: 400, 403, 407, 431, 502, 504.
  */
 #include <errno.h>
@@ -63,6 +65,38 @@ static int status_for_error(int err)
 	}
 }
 
+/* Framing of the forwarded request body, for the relay (relay_frame_fn). */
+struct body_frame {
+	uint64_t remaining;		/* HTTP1_BODY_LENGTH */
+	struct http1_chunked chunked;	/* HTTP1_BODY_CHUNKED */
+	uint8_t kind;			/* enum http1_body_kind */
+};
+
+_Static_assert(sizeof(struct body_frame) <= sizeof(((struct ingress_ctx *)0)->up_frame_state),
+	       "body frame state too big");
+
+static int body_frame(void *state, const uint8_t *p, size_t n, size_t *take)
+{
+	struct body_frame *f = state;
+	int r;
+
+	switch (f->kind) {
+	case HTTP1_BODY_LENGTH:
+		*take = n < f->remaining ? n : (size_t)f->remaining;
+		f->remaining -= *take;
+		return f->remaining == 0;
+	case HTTP1_BODY_CHUNKED:
+		r = http1_chunked_feed(&f->chunked, (const char *)p, n > INT32_MAX ? INT32_MAX : n);
+		if (r < 0)
+			return -1;
+		*take = (size_t)r;
+		return http1_chunked_is_done(&f->chunked);
+	default:
+		*take = 0;
+		return 1;
+	}
+}
+
 static void http_start(struct ingress_ctx *ctx)
 {
 	st(ctx)->phase = HTTP_HEAD;
@@ -116,7 +150,19 @@ static int http_input(struct ingress_ctx *ctx, const uint8_t *in, size_t len)
 	if (!s->is_connect) {
 		/* Forward in origin form; the server closes after its response. */
 		static const char extra[] = "Connection: close\r\n";
-		size_t cap = (size_t)n + sizeof(extra) + 64;
+		size_t cap = http1_request_head_max(&req, sizeof(extra) - 1);
+		struct http1_body body;
+		struct body_frame *f = (struct body_frame *)ctx->up_frame_state;
+
+		if (http1_request_body(&req, &body) < 0) {
+			respond(ctx, 400, NULL, "bad request body framing");
+			return n;
+		}
+		memset(f, 0, sizeof(*f));
+		f->kind = (uint8_t)body.kind;
+		f->remaining = body.length;
+		http1_chunked_init(&f->chunked);
+		ctx->up_frame = body_frame;
 
 		ctx->up = malloc(cap);
 		if (!ctx->up) {

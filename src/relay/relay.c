@@ -7,6 +7,7 @@
 
 static void on_read(struct io_req *req);
 static void on_write(struct io_req *req);
+static void message_done(struct relay_dir *d);
 
 bool relay_is_busy(const struct relay *r)
 {
@@ -105,6 +106,26 @@ static void on_read(struct io_req *req)
 		maybe_released(r);
 		return;
 	}
+	if (res > 0 && d->framer.fn) {
+		size_t take = 0;
+		int end = d->framer.fn(d->framer.state, req->buf, (size_t)res, &take);
+
+		if (end < 0 || take > (size_t)res) {
+			pool_put(dir_loop(d)->bufs, req->buf);
+			relay_finish(r, -EPROTO);
+			return;
+		}
+		d->last = end == 1;
+		if (take == 0) {	/* nothing of it belongs to the message */
+			pool_put(dir_loop(d)->bufs, req->buf);
+			if (d->last)
+				message_done(d);
+			else
+				start_read(d);
+			return;
+		}
+		res = (ssize_t)take;
+	}
 	if (res > 0) {
 		r->last_active = loop_now(dir_loop(d));
 		if (d->mode == RELAY_SPLICE) {
@@ -168,11 +189,25 @@ static void on_write(struct io_req *req)
 		d->buf = NULL;
 		d->off = d->len = 0;
 	}
+	if (d->last) {
+		message_done(d);
+		return;
+	}
 	start_read(d);
 }
 
+/* A framed message has gone through: this direction is finished. */
+static void message_done(struct relay_dir *d)
+{
+	struct relay *r = d->r;
+
+	d->eof = true;
+	if (r->dir[0].eof && r->dir[1].eof)
+		relay_finish(r, 0);
+}
+
 void relay_start(struct relay *r, struct io *a, struct io *b, enum relay_mode mode,
-		 relay_cb done, relay_cb released)
+		 relay_cb done, relay_cb released, const struct relay_framer *up)
 {
 	*r = (struct relay){ .done = done, .released = released };
 	r->last_active = loop_now(a->loop);
@@ -184,6 +219,13 @@ void relay_start(struct relay *r, struct io *a, struct io *b, enum relay_mode mo
 		d->r = r;
 		d->mode = (uint8_t)mode;
 	}
-	start_read(&r->dir[0]);
+	if (up && up->fn) {
+		r->dir[0].framer = *up;
+		r->dir[0].mode = RELAY_BUFFER;
+	}
+	if (up && up->done)
+		r->dir[0].eof = true;	/* the whole message went before the relay */
+	else
+		start_read(&r->dir[0]);
 	start_read(&r->dir[1]);
 }

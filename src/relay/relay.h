@@ -32,6 +32,23 @@ enum relay_mode {
 struct relay;
 typedef void (*relay_cb)(struct relay *r);
 
+/*
+ * An optional framer limits a direction to one message (e.g. an HTTP
+ * request body) without the relay knowing the protocol: given the bytes
+ * just read, it says how many belong to the message (*take <= n) and
+ * returns 1 when the message ends there, 0 to go on, -1 on a framing
+ * error (the relay finishes with -EPROTO). Once the message has ended the
+ * direction stops reading (no shutdown is sent) and the rest is dropped.
+ * A framed direction always uses buffers: splice cannot look at bytes.
+ */
+typedef int (*relay_frame_fn)(void *state, const uint8_t *p, size_t n, size_t *take);
+
+struct relay_framer {
+	relay_frame_fn fn;	/* NULL: no framing */
+	void *state;		/* borrowed: the framer's, outlives the relay */
+	bool done;		/* the message already ended before the relay */
+};
+
 struct relay_dir {
 	struct io_req rd;	/* read from src */
 	struct io_req wr;	/* write to dst */
@@ -44,7 +61,9 @@ struct relay_dir {
 	size_t off, len;	/* buffer: bytes [off, len) still to send; pipe: len bytes in it */
 	uint64_t bytes;		/* delivered to dst */
 	uint8_t mode;		/* enum relay_mode for this direction */
-	bool eof;		/* src hit EOF and dst was shut down */
+	bool eof;		/* src hit EOF and dst was shut down, or the message ended */
+	bool last;		/* the buffer being written ends the message */
+	struct relay_framer framer;
 };
 
 struct relay {
@@ -56,8 +75,9 @@ struct relay {
 	bool finished;
 };
 
+/* up: framer for the a -> b direction, or NULL. */
 void relay_start(struct relay *r, struct io *a, struct io *b, enum relay_mode mode,
-		 relay_cb done, relay_cb released);
+		 relay_cb done, relay_cb released, const struct relay_framer *up);
 
 /* Finish now (e.g. idle timeout): done() is called with err. */
 void relay_finish(struct relay *r, int err);

@@ -158,7 +158,7 @@ static void run_relay(enum relay_mode mode, uint64_t up, uint64_t down, int rst)
 	pthread_create(&t[2], NULL, writer, &w2);
 	pthread_create(&t[3], NULL, reader, &r1);
 
-	relay_start(&h.relay, &h.a, &h.b, mode, on_done, on_released);
+	relay_start(&h.relay, &h.a, &h.b, mode, on_done, on_released, NULL);
 	CHECK_EQ_INT(loop_run(&h.loop), 0);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
