@@ -140,8 +140,14 @@ static void on_read(struct io_req *req)
 		return;
 	}
 	if (res == 0) {
+		struct relay_dir *other = d == &r->dir[0] ? &r->dir[1] : &r->dir[0];
+
 		d->eof = true;
-		if (io_is_open(d->dst))
+		/*
+		 * Pass the half-close on. When the other way is already done the
+		 * owner closes both sockets next, which sends the FIN anyway.
+		 */
+		if (!other->eof && io_is_open(d->dst))
 			(void)shutdown(d->dst->fd, SHUT_WR);
 		if (r->dir[0].eof && r->dir[1].eof)
 			relay_finish(r, 0);
