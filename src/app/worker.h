@@ -78,6 +78,8 @@ struct worker {
 	enum relay_mode relay_mode;
 	int state;			/* enum worker_cmd already acted on */
 	_Atomic int cmd;		/* enum worker_cmd requested by main */
+	struct timer housekeeping;	/* trims idle pools every second */
+	uint64_t bufs_gets, pipes_gets;	/* pool use seen at the last tick */
 	struct io evio;			/* eventfd: main -> worker wake-ups */
 	struct io_req evreq;
 };

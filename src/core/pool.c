@@ -14,6 +14,11 @@ void pool_init(struct pool *p, size_t size, unsigned int max_free)
 	p->free = NULL;
 }
 
+void pool_trim(struct pool *p)
+{
+	pool_fini(p);
+}
+
 void pool_fini(struct pool *p)
 {
 	struct pool_free *f = p->free, *next;
@@ -30,6 +35,7 @@ void *pool_get(struct pool *p)
 {
 	struct pool_free *f = p->free;
 
+	p->gets++;
 	if (f) {
 		p->free = f->next;
 		p->nfree--;
@@ -72,6 +78,11 @@ static void pipe_close(struct pipe *pp)
 	free(pp);
 }
 
+void pipe_pool_trim(struct pipe_pool *p)
+{
+	pipe_pool_fini(p);
+}
+
 void pipe_pool_fini(struct pipe_pool *p)
 {
 	struct pipe *pp = p->free, *next;
@@ -89,6 +100,7 @@ struct pipe *pipe_pool_get(struct pipe_pool *p)
 	struct pipe *pp = p->free;
 	int fds[2];
 
+	p->gets++;
 	if (pp) {
 		p->free = pp->next;
 		p->nfree--;

@@ -21,6 +21,7 @@ struct pool_free {
 
 struct pool {
 	size_t size;		/* block size in bytes */
+	uint64_t gets;		/* pool_get() calls so far (for idle trimming) */
 	unsigned int max_free;	/* cap on cached blocks */
 	unsigned int nfree;	/* blocks on the free list */
 	unsigned int used;	/* blocks handed out now */
@@ -33,6 +34,8 @@ void pool_fini(struct pool *p);
 /* Returns an uninitialised block, or NULL when out of memory. */
 void *pool_get(struct pool *p);
 void pool_put(struct pool *p, void *block);
+/* Free every cached block (a pool unused for a while gives memory back). */
+void pool_trim(struct pool *p);
 
 struct pipe {
 	int rd, wr;		/* owned fds: read and write end */
@@ -41,6 +44,7 @@ struct pipe {
 
 struct pipe_pool {
 	size_t size;		/* requested F_SETPIPE_SZ, 0 = kernel default */
+	uint64_t gets;		/* pipe_pool_get() calls so far (for idle trimming) */
 	unsigned int max_free;
 	unsigned int nfree;
 	unsigned int used;
@@ -55,5 +59,7 @@ struct pipe *pipe_pool_get(struct pipe_pool *p);
 void pipe_pool_put(struct pipe_pool *p, struct pipe *pp);
 /* For a pipe that still holds bytes (aborted transfer): close it. */
 void pipe_pool_discard(struct pipe_pool *p, struct pipe *pp);
+/* Close every cached pipe (an idle worker holds no fds it does not need). */
+void pipe_pool_trim(struct pipe_pool *p);
 
 #endif

@@ -5,7 +5,8 @@
 #  - "listening on tcp://BIND -> TARGET", IPv6 addresses in brackets on both
 #    sides (as in -L; "::1:80" would be ambiguous);
 #  - close lines "conn N closed: client A target B up N down N time S.SSSs (REASON)"
-#    with REASON one of eof, reset, error: <strerror>, idle timeout, shutdown;
+#    with REASON one of eof, reset, error: <strerror>, idle timeout, shutdown,
+#    connect failed (and, on proxy listeners, the handshake's refusal);
 #  - failed connects "conn N ... connect to HOST:PORT failed: <strerror>" at warn.
 . "$(dirname "$0")/lib.sh"
 need python3
@@ -44,9 +45,9 @@ if [ -n "${L6:-}" ]; then
 		problems+=("IPv6 close line not in the contract's format")
 fi
 
-close_re='^[^ ]+ info conn [0-9]+ closed: client [^ ]+:[0-9]+ target [^ ]+:[0-9]+ up [0-9]+ down [0-9]+ time [0-9]+\.[0-9]{3}s \((eof|reset|error: [^)]+|idle timeout|shutdown)\)$'
+close_re='^[^ ]+ info conn [0-9]+ closed: client [^ ]+:[0-9]+ target [^ ]+:[0-9]+ up [0-9]+ down [0-9]+ time [0-9]+\.[0-9]{3}s \((eof|reset|error: [^)]+|idle timeout|shutdown|connect failed)\)$'
 bad=$(grep -E ' closed: ' "$SLUICE_LOG" | grep -vE "$close_re" | head -n 2)
-[ -z "$bad" ] || problems+=("close lines outside the contract (reasons: eof, reset, error: <strerror>, idle timeout, shutdown): $bad")
+[ -z "$bad" ] || problems+=("close lines outside the contract (reasons: eof, reset, error: <strerror>, idle timeout, shutdown, connect failed): $bad")
 grep -qE '\(idle timeout\)$' "$SLUICE_LOG" || problems+=("no '(idle timeout)' close line")
 
 grep -qE "^[^ ]+ warn conn [0-9]+ .*connect to 127\.0\.0\.1:$CLOSED failed: Connection refused\$" "$SLUICE_LOG" ||
