@@ -100,8 +100,14 @@ static int *open_listeners(struct config *cfg, unsigned int nworkers)
 			else
 				fds[i * nworkers + k] = fd;
 		}
-		if (err)
+		if (err) {
+			/* Tidy up first: nothing may leak, even on the way out. */
+			for (size_t j = 0; j < cfg->nlisteners * nworkers; j++)
+				if (fds[j] > 0)
+					close(fds[j]);
+			free(fds);
 			die_usage("-L '%s': cannot listen on %s: %s", l->url, a, strerror(-err));
+		}
 	}
 	return fds;
 }
