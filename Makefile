@@ -83,8 +83,11 @@ fuzz-run: fuzz
 		n=$${f##*/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
 		seeds=; [ -d tests/fuzz/corpus/$$n ] && seeds=tests/fuzz/corpus/$$n; \
 		echo "fuzz $$n: $(FUZZ_TIME)s"; \
-		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=0 -artifact_prefix=build-fuzz/ \
-			build-fuzz/corpus-$$n $$seeds 2>&1 | tail -2; \
+		if ! $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=0 -artifact_prefix=build-fuzz/ \
+			build-fuzz/corpus-$$n $$seeds >build-fuzz/$$n.log 2>&1; then \
+			tail -40 build-fuzz/$$n.log; echo "fuzz $$n: FAILED (artifact in build-fuzz/)"; exit 1; \
+		fi; \
+		tail -1 build-fuzz/$$n.log; \
 	done
 
 bench: all
