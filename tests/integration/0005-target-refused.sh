@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Target refuses: the client is closed promptly (< 2 s), a warn line
-# "conn N connect to HOST:PORT failed: Connection refused" is logged, no fd
+# "conn N client ADDR: connect to HOST:PORT failed: Connection refused" and
+# one "(connect failed)" close line are logged per connection, no fd
 # leaks, and sluice keeps serving, on another listener and on this one once
 # the target is up.
 . "$(dirname "$0")/lib.sh"
@@ -14,14 +15,16 @@ start_sluice -L "tcp://127.0.0.1:$LBAD/127.0.0.1:$CLOSED" -L "tcp://127.0.0.1:$L
 base=$(fd_count "$SLUICE_PID")
 
 py client.py expect-close 127.0.0.1 "$LBAD" --send hello --max 2 || fail "client via the refused target not closed within 2 s"
-# The contract shows "conn 18 connect to ..."; the binary adds "client ADDR: ".
-wait_log 3 "^[^ ]+ warn conn [0-9]+ (client [^ ]+: )?connect to 127\.0\.0\.1:$CLOSED failed: Connection refused"
+wait_log 3 "^[^ ]+ warn conn [0-9]+ client 127\.0\.0\.1:[0-9]+: connect to 127\.0\.0\.1:$CLOSED failed: Connection refused"
 # The same again, 20 times, without sending anything.
 for i in $(seq 1 20); do
 	py client.py expect-close 127.0.0.1 "$LBAD" --max 2 >/dev/null || fail "refused connection $i not closed within 2 s"
 done
 n=$(grep -cE "connect to 127\.0\.0\.1:$CLOSED failed" "$SLUICE_LOG")
-[ "$n" -ge 21 ] || fail "expected 21 'connect ... failed' lines, found $n"
+[ "$n" = 21 ] || fail "expected 21 'connect ... failed' lines, found $n"
+# Every accepted connection gets exactly one close line, failed ones too.
+n=$(log_count "info conn [0-9]+ closed: client 127\.0\.0\.1:[0-9]+ target 127\.0\.0\.1:$CLOSED up 0 down 0 time [0-9.]+s \(connect failed\)\$")
+[ "$n" = 21 ] || fail "expected 21 '(connect failed)' close lines, found $n"
 
 pid_alive "$SLUICE_PID" || fail "sluice died"
 py client.py echo 127.0.0.1 "$LGOOD" --count 5 || fail "the good listener does not work after refused connects"

@@ -65,6 +65,12 @@ for i in 1 2 3 4 5; do
 	wait "${par[$((i - 1))]}" || fail "parallel dropped connect $i: $(cat "$T/par.$i")"
 done
 wait_fds_back "$SLUICE_PID" "$base" 5
+# One close line per accepted connection: 6 timed out, 1 unreachable, 1 reset.
+for want in "$DROP 6" "$UNREACH 1" "$RST 1"; do
+	set -- $want
+	n=$(log_count "closed: client .* target 127\.0\.0\.1:$1 up [0-9]+ down 0 .*\(connect failed\)\$")
+	[ "$n" = "$2" ] || fail "target port $1: $n '(connect failed)' close lines, expected $2"
+done
 stop_sluice
 
 # Decimal timeout: --connect-timeout 0.5 closes a dropped connect in ~0.5 s.

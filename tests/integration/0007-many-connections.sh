@@ -19,6 +19,8 @@ timeout 90 python3 "$HELPERS/many.py" "$LP" "$N" --pid "$SLUICE_PID" --base "$ba
 wait_fds_back "$SLUICE_PID" "$base" 15
 wait_for 10 log_count_at_least $N ' closed: client .* up 2[0-9]{3} down 2[0-9]{3} .*\(eof\)' ||
 	fail "only $(log_count ' closed: client ' ) of $N connections logged as closed (eof)"
+sleep 0.5
+[ "$(log_count ' closed: client ')" = $N ] || fail "$(log_count ' closed: client ') close lines for $N connections, expected exactly one each"
 # ... and it still works.
 py client.py echo 127.0.0.1 "$LP" --count 10 || fail "no echo after the $N connections"
 stop_sluice
