@@ -235,22 +235,16 @@ static void hs_read(struct session *s)
 		hs->buf = nb;
 		hs->cap = ncap;
 	}
-	hs->rd.op = IO_RECV;
-	hs->rd.buf = hs->buf + hs->len;
-	hs->rd.len = hs->cap - hs->len;
-	hs->rd.cb = on_hs_read;
-	io_submit(&s->client, &hs->rd);
+	io_submit_op(&s->client, &hs->rd, IO_RECV, hs->buf + hs->len, hs->cap - hs->len,
+		     on_hs_read);
 }
 
 static void flush(struct session *s)
 {
 	struct handshake *hs = s->hs;
 
-	hs->wr.op = IO_SEND;
-	hs->wr.buf = hs->ctx.out + hs->out_off;
-	hs->wr.len = hs->ctx.out_len - hs->out_off;
-	hs->wr.cb = on_hs_write;
-	io_submit(&s->client, &hs->wr);
+	io_submit_op(&s->client, &hs->wr, IO_SEND, hs->ctx.out + hs->out_off,
+		     hs->ctx.out_len - hs->out_off, on_hs_write);
 }
 
 /* Act on what the last input/result left: reply first, then the event. */
@@ -393,20 +387,14 @@ static void act(struct session *s)
 		}
 		if (hs->up_off < hs->ctx.up_len) {
 			/* What the ingress wrote for upstream (a rewritten head) first. */
-			hs->wr.op = IO_SEND;
-			hs->wr.buf = hs->ctx.up + hs->up_off;
-			hs->wr.len = hs->ctx.up_len - hs->up_off;
-			hs->wr.cb = on_hs_write;
-			io_submit(&s->upstream, &hs->wr);
+			io_submit_op(&s->upstream, &hs->wr, IO_SEND, hs->ctx.up + hs->up_off,
+				     hs->ctx.up_len - hs->up_off, on_hs_write);
 			return;
 		}
 		if (hs->fwd_off < hs->len) {
 			/* Pipelined client bytes after the request go upstream first. */
-			hs->wr.op = IO_SEND;
-			hs->wr.buf = hs->buf + hs->fwd_off;
-			hs->wr.len = hs->len - hs->fwd_off;
-			hs->wr.cb = on_hs_write;
-			io_submit(&s->upstream, &hs->wr);
+			io_submit_op(&s->upstream, &hs->wr, IO_SEND, hs->buf + hs->fwd_off,
+				     hs->len - hs->fwd_off, on_hs_write);
 			return;
 		}
 		start_relay(s);

@@ -174,6 +174,18 @@ static inline void io_hint_ready(struct io *io, uint8_t ready)
 /* Submit req (op, buf/pipe, len, cb set by the caller) on io. */
 void io_submit(struct io *io, struct io_req *req);
 
+/* Fill req (no flags) and submit it: the common case, in one call. */
+static inline void io_submit_op(struct io *io, struct io_req *req, uint8_t op, void *buf,
+				size_t len, io_cb cb)
+{
+	req->op = op;
+	req->flags = 0;
+	req->buf = buf;
+	req->len = len;
+	req->cb = cb;
+	io_submit(io, req);
+}
+
 /* Cancel one pending request: it completes with -ECANCELED. */
 void io_cancel(struct io_req *req);
 

@@ -184,12 +184,7 @@ static void expect(struct chain *c, uint8_t step, size_t want)
 
 static void recv_more(struct chain *c)
 {
-	c->rd.op = IO_RECV;
-	c->rd.flags = 0;
-	c->rd.buf = c->in + c->len;
-	c->rd.len = c->want - c->len;
-	c->rd.cb = on_read;
-	io_submit(c->io, &c->rd);
+	io_submit_op(c->io, &c->rd, IO_RECV, c->in + c->len, c->want - c->len, on_read);
 }
 
 static void peek(struct chain *c)
@@ -472,12 +467,8 @@ static void on_write(struct io_req *req)
 
 static void step_send(struct chain *c)
 {
-	c->wr.op = IO_SEND;
-	c->wr.flags = 0;
-	c->wr.buf = c->out + c->out_off;
-	c->wr.len = c->out_len - c->out_off;
-	c->wr.cb = on_write;
-	io_submit(c->io, &c->wr);
+	io_submit_op(c->io, &c->wr, IO_SEND, c->out + c->out_off, c->out_len - c->out_off,
+		     on_write);
 }
 
 static void on_timeout(struct timer *t)

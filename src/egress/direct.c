@@ -93,37 +93,45 @@ static void on_timer(struct timer *t)
 	io_cancel(&d->req);	/* on_connect sees it and moves on */
 }
 
-static void try_next(struct dial *d)
+/*
+ * Connect to peer on io, submitting req (IO_CONNECT, cb) and arming the
+ * attempt's timeout t. 0, or -errno (the policy's -EACCES included) with
+ * nothing left open.
+ */
+static int start_attempt(struct dial *d, const union sockaddr_any *peer, struct io *io,
+			 struct io_req *req, io_cb cb, struct timer *t)
 {
 	struct loop *l = d->io->loop;
+	bool in_progress;
+	int fd, err;
 
+	if (d->deny_private && addr_is_private(peer))
+		return -EACCES;
+	fd = sock_connect_tcp(peer, &in_progress);
+	if (fd < 0)
+		return fd;
+	err = io_open(l, io, fd, 0);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	/* Connected at once or not, the handle reports writable. */
+	io_submit_op(io, req, IO_CONNECT, NULL, 0, cb);
+	loop_timer_arm(l, t, d->timeout_ms);
+	return 0;
+}
+
+static void try_next(struct dial *d)
+{
 	while (d->next < d->naddrs) {
-		bool in_progress;
-		int fd, err;
+		int err;
 
 		d->peer = d->addrs[d->next++];
 		d->timed_out = false;
-		if (d->deny_private && addr_is_private(&d->peer)) {
-			d->last_err = -EACCES;
-			continue;
-		}
-		fd = sock_connect_tcp(&d->peer, &in_progress);
-		if (fd < 0) {
-			d->last_err = fd;
-			continue;
-		}
-		err = io_open(l, d->io, fd, 0);
-		if (err) {
-			close(fd);
-			d->last_err = err;
-			continue;
-		}
-		/* Connected at once or not, the handle reports writable. */
-		d->req.op = IO_CONNECT;
-		d->req.cb = on_connect;
-		io_submit(d->io, &d->req);
-		loop_timer_arm(l, &d->timer, d->timeout_ms);
-		return;
+		err = start_attempt(d, &d->peer, d->io, &d->req, on_connect, &d->timer);
+		if (!err)
+			return;
+		d->last_err = err;
 	}
 	finish(d, d->last_err ? d->last_err : -EHOSTUNREACH);
 }
@@ -273,8 +281,7 @@ static bool race_launch(struct dial *d)
 
 	while (d->next < d->naddrs) {
 		struct dial_attempt *a = NULL;
-		bool in_progress;
-		int fd, err;
+		int err;
 
 		for (int i = 0; i < DIAL_RACE_MAX; i++)
 			if (!r->a[i].active && !r->a[i].req.inflight)
@@ -283,27 +290,13 @@ static bool race_launch(struct dial *d)
 			return false;
 		a->peer = d->addrs[d->next++];
 		a->timed_out = false;
-		if (d->deny_private && addr_is_private(&a->peer)) {
-			d->last_err = -EACCES;
-			continue;
-		}
-		fd = sock_connect_tcp(&a->peer, &in_progress);
-		if (fd < 0) {
-			d->last_err = fd;
-			continue;
-		}
 		io_init(&a->io);
-		err = io_open(r->loop, &a->io, fd, 0);
+		err = start_attempt(d, &a->peer, &a->io, &a->req, on_attempt, &a->timer);
 		if (err) {
-			close(fd);
 			d->last_err = err;
 			continue;
 		}
 		a->active = true;
-		a->req.op = IO_CONNECT;
-		a->req.cb = on_attempt;
-		io_submit(&a->io, &a->req);
-		loop_timer_arm(r->loop, &a->timer, d->timeout_ms);
 		if (d->next < d->naddrs)
 			loop_timer_arm(r->loop, &r->stagger, d->stagger_ms);
 		return true;
