@@ -130,6 +130,26 @@ static void on_released(struct relay *r)
 	loop_stop(&h->loop);
 }
 
+/* A framer that lets exactly `limit` bytes through, in pieces of any size. */
+struct limit_frame {
+	uint64_t limit;
+	unsigned int calls;
+};
+
+static int limit_frame(void *state, const uint8_t *p, size_t n, size_t *take)
+{
+	struct limit_frame *f = state;
+
+	(void)p;
+	f->calls++;
+	*take = n < f->limit ? n : (size_t)f->limit;
+	f->limit -= *take;
+	return f->limit == 0;
+}
+
+static struct relay_framer *g_framer;
+static uint64_t g_frame_len;	/* what a framed run must deliver */
+
 static void run_relay(enum relay_mode mode, uint64_t up, uint64_t down, int rst)
 {
 	struct harness h;
@@ -158,7 +178,7 @@ static void run_relay(enum relay_mode mode, uint64_t up, uint64_t down, int rst)
 	pthread_create(&t[2], NULL, writer, &w2);
 	pthread_create(&t[3], NULL, reader, &r1);
 
-	relay_start(&h.relay, &h.a, &h.b, mode, on_done, on_released, NULL);
+	relay_start(&h.relay, &h.a, &h.b, mode, on_done, on_released, g_framer);
 	CHECK_EQ_INT(loop_run(&h.loop), 0);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
@@ -167,6 +187,12 @@ static void run_relay(enum relay_mode mode, uint64_t up, uint64_t down, int rst)
 	CHECK_EQ_INT(h.released, 1);
 	if (rst) {
 		CHECK(h.relay.err < 0);
+	} else if (g_framer) {
+		/* Only the message went through; the relay still ended cleanly. */
+		CHECK_EQ_INT(h.relay.err, 0);
+		CHECK_EQ_INT(h.relay.dir[0].bytes, g_frame_len);
+		CHECK_EQ_INT(r2.got, g_frame_len);
+		CHECK_EQ_INT(h.relay.dir[1].bytes, down);
 	} else {
 		CHECK_EQ_INT(h.relay.err, 0);
 		CHECK_EQ_INT(h.relay.dir[0].bytes, up);
@@ -209,11 +235,30 @@ static void test_reset(void)
 	run_relay(RELAY_SPLICE, 1u << 20, 0, 1);
 }
 
+/*
+ * A framed client->server direction stops after the message: the server
+ * sees exactly `limit` bytes even though the client sends more, and the
+ * relay ends when the server's reply is done.
+ */
+static void test_framed(void)
+{
+	struct limit_frame f = { .limit = 300000 };
+	struct relay_framer fr = { .fn = limit_frame, .state = &f };
+
+	g_framer = &fr;
+	g_frame_len = f.limit;
+	run_relay(RELAY_SPLICE, 1u << 20, 5000, 0);	/* splice is overridden: framed */
+	g_framer = NULL;
+	CHECK_EQ_INT(f.limit, 0);
+	CHECK(f.calls >= 1);
+}
+
 int main(void)
 {
 	RUN(test_buffer_both_ways);
 	RUN(test_splice_both_ways);
 	RUN(test_one_way_and_empty);
 	RUN(test_reset);
+	RUN(test_framed);
 	return unit_done();
 }
