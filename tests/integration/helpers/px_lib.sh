@@ -12,14 +12,17 @@ px() {
 	python3 "$PX" "$@"
 }
 
-# px_expect WHAT ARGS...: run px ARGS, print its output, fail with WHAT if it fails.
+# px_expect WHAT ARGS...: run px ARGS, print its output, fail with WHAT if it
+# fails. The output is left in PX_OUT and the client's address ("client
+# IP:PORT" line) in PX_CLIENT.
 px_expect() {
-	local what=$1 out rc
+	local what=$1 rc
 	shift
-	out=$(timeout 60 python3 "$PX" "$@" 2>&1)
+	PX_OUT=$(timeout 60 python3 "$PX" "$@" 2>&1)
 	rc=$?
-	printf '%s\n' "$out" | sed 's/^/    /'
-	[ $rc = 0 ] || fail "$what: $(printf '%s\n' "$out" | grep -m1 '^FAIL' || echo "exit $rc")"
+	PX_CLIENT=$(printf '%s\n' "$PX_OUT" | awk '/^client / {print $2; exit}')
+	printf '%s\n' "$PX_OUT" | sed 's/^/    /'
+	[ $rc = 0 ] || fail "$what: $(printf '%s\n' "$PX_OUT" | grep -m1 '^FAIL' || echo "exit $rc")"
 	log "ok: $what"
 }
 

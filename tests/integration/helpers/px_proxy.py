@@ -235,9 +235,17 @@ def check_peer_and_echo(c, a, bnd=None):
         print(f"echo of {a.echo} bytes ok")
 
 
+def show_local(s):
+    h, p = s.getsockname()[:2]
+    if h.startswith("::ffff:"):
+        h = h[7:]
+    print(f"client {h}:{p}" if ":" not in h else f"client [{h}]:{p}")
+
+
 def cmd_s5(a):
     deadline = time.monotonic() + a.max_time
     s = connect(a.phost, a.pport, a.max_time)
+    show_local(s)
     c = Conn(s, deadline)
     if a.offer is not None:
         methods = bytes.fromhex(a.offer)
@@ -317,6 +325,7 @@ def cmd_s5(a):
 def cmd_s4(a):
     deadline = time.monotonic() + a.max_time
     s = connect(a.phost, a.pport, a.max_time)
+    show_local(s)
     c = Conn(s, deadline)
     uid = a.user.encode() + b"\0"
     if a.socks4a:
@@ -389,6 +398,7 @@ def cmd_script(a):
 def cmd_http(a):
     t0 = time.monotonic()
     s = connect(a.phost, a.pport, a.max_time)
+    show_local(s)
     c = Conn(s, t0 + a.max_time)
     for i, part in enumerate(a.send):
         if i and a.gap:
