@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# sluice benchmark: sluice against direct, haproxy, nginx (stream) and socat,
-# measured in one run, interleaved (round 1: every peer, round 2: every peer,
-# ...), medians over rounds, ratios against the same run's baselines.
+# sluice benchmark: sluice against direct, haproxy, nginx (stream) and socat
+# as a TCP forwarder, against microsocks and dante as a SOCKS5 proxy and
+# against tinyproxy as an HTTP CONNECT proxy, measured in one run, interleaved
+# (round 1: every peer, round 2: every peer, ...), medians over rounds, ratios
+# against the same run's baselines.
 #
-#   bench/run.sh [--quick] [--rounds N] [--only iperf,connrate,rss,relay]
-#                [--sluice PATH] [--rss-conns N]
+#   bench/run.sh [--quick] [--rounds N] [--sluice PATH] [--rss-conns N]
+#                [--only iperf,connrate,rss,relay,socks5,socks5tput,httpconnect]
 #
 # Sections:
 #   iperf     iperf3 -t 5, 1 stream and -P 4: receiver Gbit/s, proxy CPU s/GB
@@ -13,13 +15,23 @@
 #   rss       tools/idlehold: 8000 idle connections through the proxy to
 #             tools/echod; proxy VmRSS growth per connection
 #   relay     sluice --relay buffer vs --relay splice (iperf3 as above)
+#   socks5    tools/connrate --socks5: connect, greeting, wait for the method,
+#             CONNECT to tools/echod (IPv4), wait for the reply, 64 B request,
+#             64 B reply, close; sluice -L socks5://, microsocks, dante, and
+#             direct (plain connrate to echod) as the baseline
+#   socks5tput  tools/sockspipe, 1 and 4 streams from "echod -m source" to the
+#             client: Gbit/s and proxy CPU s/GB, direct, sluice tcp://,
+#             sluice socks5://, microsocks, dante
+#   httpconnect  as socks5, with "CONNECT ip:port HTTP/1.1" and the response
+#             head read to its end: sluice -L http://, tinyproxy, direct
 #
 # Everything runs on 127.0.0.1, nothing is pinned: on a 2-core machine client,
 # proxy and server share the CPUs, the same way for every peer. Each proxy gets
 # 2 threads/workers, default buffers, logging off (or warnings only). Every
 # measurement starts a fresh proxy process. The table goes to stdout and to
 # bench/results/latest.txt, the raw rounds to bench/results/latest.tsv.
-# A full run takes about 6 minutes; --quick (1 round, 2 s runs) about 1.
+# Nothing listens outside 127.0.0.1 (each proxy's listeners are checked).
+# A full run takes about 11 minutes; --quick (1 round, 2 s runs) about 2.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -28,8 +40,11 @@ ROUNDS=3
 IPERF_T=5
 CONN_T=5
 CONN_C=50
+PX_CONN_T=4 # socks5, httpconnect
+TPUT_T=3    # socks5tput
 RSS_N=8000
-ONLY=iperf,connrate,rss,relay
+ALL_SECTIONS=iperf,connrate,rss,relay,socks5,socks5tput,httpconnect
+ONLY=$ALL_SECTIONS
 SLUICE=$ROOT/build/sluice
 QUICK=0
 ROUNDS_SET=0
@@ -52,12 +67,12 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ "$QUICK" = 1 ]; then
-	IPERF_T=2 CONN_T=2
+	IPERF_T=2 CONN_T=2 PX_CONN_T=2 TPUT_T=2
 	[ "$ROUNDS_SET" = 1 ] || ROUNDS=1
 fi
 for s in ${ONLY//,/ }; do
-	case "$s" in iperf|connrate|rss|relay) ;;
-	*) echo "bench/run.sh: --only: unknown section '$s' (iperf,connrate,rss,relay)" >&2; exit 2 ;;
+	case ",$ALL_SECTIONS," in *",$s,"*) ;;
+	*) echo "bench/run.sh: --only: unknown section '$s' ($ALL_SECTIONS)" >&2; exit 2 ;;
 	esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --rounds: expected a number" >&2; exit 2; }
@@ -79,17 +94,56 @@ command -v cc >/dev/null || need_pkgs+=(gcc libc6-dev)
 command -v make >/dev/null || need_pkgs+=(make)
 command -v ss >/dev/null || need_pkgs+=(iproute2)
 command -v pgrep >/dev/null || need_pkgs+=(procps)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "bench/run.sh: missing packages. Run:" >&2
-		echo "  sudo apt-get install -y ${need_pkgs[*]}" >&2
-		exit 1
-	fi
-	log "installing: ${need_pkgs[*]}"
+# the proxy peers: optional; a missing one is n/a in the table
+peer_pkgs=()
+if want socks5 || want socks5tput; then
+	command -v microsocks >/dev/null || peer_pkgs+=(microsocks)
+	command -v danted >/dev/null || peer_pkgs+=(dante-server)
+fi
+if want httpconnect; then
+	command -v tinyproxy >/dev/null || peer_pkgs+=(tinyproxy)
+fi
+if [ ${#need_pkgs[@]} -gt 0 ] && [ "$(id -u)" -ne 0 ]; then
+	echo "bench/run.sh: missing packages. Run:" >&2
+	echo "  sudo apt-get install -y ${need_pkgs[*]} ${peer_pkgs[*]}" >&2
+	exit 1
+fi
+if [ ${#peer_pkgs[@]} -gt 0 ] && [ "$(id -u)" -ne 0 ]; then
+	log "warning: not installed (their columns will be n/a): ${peer_pkgs[*]};" \
+		"to compare with them: sudo apt-get install -y ${peer_pkgs[*]}"
+	peer_pkgs=()
+fi
+if [ $((${#need_pkgs[@]} + ${#peer_pkgs[@]})) -gt 0 ]; then
+	log "installing: ${need_pkgs[*]} ${peer_pkgs[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# dante-server and tinyproxy come with services (tinyproxy's default
+	# listens on every address, port 8888): keep them from starting while
+	# they are installed, and from starting at boot.
+	POLICY_RC=/usr/sbin/policy-rc.d
+	OUR_POLICY=0
+	if [ ${#peer_pkgs[@]} -gt 0 ] && [ ! -e "$POLICY_RC" ]; then
+		printf '#!/bin/sh\n# bench/run.sh: no service starts while it installs\nexit 101\n' >"$POLICY_RC" &&
+			chmod 755 "$POLICY_RC" && OUR_POLICY=1
+	fi
 	apt-get update -qq >&2 || true
-	apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >&2 ||
-		die "apt-get install failed"
+	if [ ${#need_pkgs[@]} -gt 0 ]; then
+		apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >&2 || {
+			[ "$OUR_POLICY" = 1 ] && rm -f "$POLICY_RC"
+			die "apt-get install failed"
+		}
+	fi
+	if [ ${#peer_pkgs[@]} -gt 0 ]; then
+		apt-get install -y -qq --no-install-recommends "${peer_pkgs[@]}" >&2 ||
+			log "warning: apt-get install ${peer_pkgs[*]} failed: missing peers will be n/a"
+		for u in danted tinyproxy; do
+			if [[ " ${peer_pkgs[*]} " == *" ${u/danted/dante-server} "* ]] &&
+				command -v systemctl >/dev/null; then
+				systemctl disable --quiet "$u" 2>/dev/null &&
+					log "disabled the $u service the install added (the bench runs its own)"
+			fi
+		done
+	fi
+	[ "$OUR_POLICY" = 1 ] && rm -f "$POLICY_RC"
 fi
 
 make -s -f bench/Makefile >&2 || die "building tools/ failed"

@@ -2,6 +2,7 @@
  * connrate: short-connection load generator for the benchmarks (bench/run.sh).
  *
  *   connrate [-H HOST] -p PORT [-c CONCURRENCY] [-d SECONDS] [-s BYTES] [-t THREADS]
+ *            [--socks5 TARGET_IP:PORT | --http-connect TARGET_IP:PORT]
  *
  * Keeps CONCURRENCY connections in flight (split over THREADS epoll loops,
  * default 1). Each one does: non-blocking connect -> send a BYTES-long request
@@ -16,9 +17,24 @@
  * the connect() call to the last reply byte. errors counts refused, reset,
  * short and timed-out (> 5 s) connections; the first error's text goes to
  * stderr. Exit status 0, or 1 when no connection completed.
+ *
+ * Through a proxy (HOST:PORT is the proxy, TARGET an echo server behind it),
+ * the request/reply exchange follows a handshake, each step waiting for the
+ * proxy's answer (no pipelining; a correct, patient client):
+ *
+ *   --socks5 (-x socks5 -T ..)  greeting 05 01 00 -> method reply 05 00 ->
+ *       CONNECT 05 01 00 01 IPv4 PORT -> reply 05 00 00 ATYP BND.ADDR BND.PORT
+ *       (any ATYP, REP must be 0) -> request/reply as above
+ *   --http-connect (-x http -T ..)  "CONNECT IP:PORT HTTP/1.1", Host header ->
+ *       response head read to its blank line, status must be 2xx ->
+ *       request/reply as above
+ *
+ * Latency still runs from connect() to the last reply byte, handshake
+ * included; errors name the step that failed (e.g. "socks5 reply: REP 2").
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -36,12 +52,32 @@
 #define CONNRATE_MAX_MSG 65536
 #define CONNRATE_STALL_NS (5ull * 1000000000ull)
 
+enum proxy_mode { MODE_PLAIN, MODE_SOCKS5, MODE_HTTP };
+
+/* Where a connection is; each step is "send something, then read the answer". */
+enum phase {
+	PH_CONNECTING,		/* waiting for EPOLLOUT */
+	PH_SEND,		/* writing s->out (then the phase in s->after_send) */
+	PH_S5_METHOD,		/* reading the 2-byte method selection */
+	PH_S5_REPLY,		/* reading the CONNECT reply (5 bytes, then the rest) */
+	PH_HTTP_HEAD,		/* reading the CONNECT response head */
+	PH_ECHO,		/* reading the payload's echo */
+};
+
+#define CONNRATE_HS_MAX 1024	/* handshake answers we read (HTTP head: at most this) */
+
 /* One connection slot; reused for the next connection when this one ends. */
 struct slot {
 	int fd;			/* -1 when idle */
-	bool sent;		/* request fully written */
-	size_t off;		/* bytes sent (before sent) or received (after) */
+	enum phase phase;
+	enum phase after_send;	/* read phase that follows PH_SEND */
+	bool want_out;		/* registered for EPOLLOUT (else EPOLLIN) */
+	const char *out;	/* PH_SEND: what to write */
+	size_t out_len;
+	size_t off;		/* bytes sent (PH_SEND) or received (read phases) */
+	size_t need;		/* read phases: bytes wanted in total */
 	uint64_t t_start;	/* ns, at connect() */
+	char in[CONNRATE_HS_MAX];	/* handshake answer so far */
 };
 
 /* Per-thread state. Owned by its thread until joined. */
@@ -57,9 +93,14 @@ struct worker {
 };
 
 struct config {
-	struct sockaddr_in target;
+	struct sockaddr_in target;	/* what we connect to (the proxy, if any) */
+	enum proxy_mode mode;
 	size_t msg;
 	uint64_t t_end;		/* ns, CLOCK_MONOTONIC */
+	char s5_greeting[3];
+	char s5_request[10];
+	char http_request[256];
+	size_t http_request_len;
 	char req[CONNRATE_MAX_MSG];
 };
 
@@ -78,6 +119,14 @@ static void note_error(struct worker *w, const char *what, int err)
 	if (!w->errors)
 		snprintf(w->first_error, sizeof(w->first_error), "%s: %s",
 			 what, err ? strerror(err) : "short reply");
+	w->errors++;
+}
+
+/* A protocol error: the proxy answered, but not what a client can accept. */
+static void note_proto(struct worker *w, const char *what, const char *detail)
+{
+	if (!w->errors)
+		snprintf(w->first_error, sizeof(w->first_error), "%s: %s", what, detail);
 	w->errors++;
 }
 
@@ -101,7 +150,8 @@ static int slot_start(struct worker *w, struct slot *s)
 		return -errno;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->fd = fd;
-	s->sent = false;
+	s->phase = PH_CONNECTING;
+	s->want_out = true;
 	s->off = 0;
 	s->t_start = now_ns();
 	if (connect(fd, (struct sockaddr *)&cfg.target, sizeof(cfg.target)) < 0 &&
@@ -136,12 +186,117 @@ static void record(struct worker *w, uint64_t ns)
 	w->lat_us[w->nlat++] = ns / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(ns / 1000);
 }
 
+static void want(struct worker *w, struct slot *s, bool out)
+{
+	struct epoll_event ev = { .events = out ? EPOLLOUT : EPOLLIN, .data.ptr = s };
+
+	if (s->want_out == out)
+		return;
+	s->want_out = out;
+	epoll_ctl(w->ep, EPOLL_CTL_MOD, s->fd, &ev);
+}
+
+/* Starts writing buf; the answer is then read in phase next. */
+static void start_send(struct slot *s, const char *buf, size_t len, enum phase next)
+{
+	s->phase = PH_SEND;
+	s->out = buf;
+	s->out_len = len;
+	s->off = 0;
+	s->after_send = next;
+}
+
+static const char *phase_name(enum phase p)
+{
+	switch (p) {
+	case PH_CONNECTING: return "connect";
+	case PH_SEND: return "send";
+	case PH_S5_METHOD: return "socks5 method reply";
+	case PH_S5_REPLY: return "socks5 reply";
+	case PH_HTTP_HEAD: return "http response";
+	case PH_ECHO: return "recv";
+	}
+	return "?";
+}
+
+/*
+ * A handshake answer is complete in s->in[0..s->off). Checks it and moves on
+ * to the next send. Returns false (after noting the error) when it is bad.
+ */
+static bool answer_done(struct worker *w, struct slot *s)
+{
+	const unsigned char *a = (const unsigned char *)s->in;
+	char detail[64];
+
+	switch (s->phase) {
+	case PH_S5_METHOD:
+		if (a[0] != 5 || a[1] != 0) {
+			snprintf(detail, sizeof(detail), "%02x %02x (want 05 00)", a[0], a[1]);
+			note_proto(w, "socks5 method reply", detail);
+			return false;
+		}
+		start_send(s, cfg.s5_request, sizeof(cfg.s5_request), PH_S5_REPLY);
+		s->need = 5;	/* VER REP RSV ATYP and the first address byte */
+		return true;
+	case PH_S5_REPLY:
+		if (a[0] != 5 || a[1] != 0) {
+			snprintf(detail, sizeof(detail), "VER %u REP %u", a[0], a[1]);
+			note_proto(w, "socks5 reply", detail);
+			return false;
+		}
+		break;
+	default:
+		break;
+	}
+	start_send(s, cfg.req, cfg.msg, PH_ECHO);
+	s->need = cfg.msg;
+	return true;
+}
+
+/* After the 5 first bytes of a SOCKS5 reply: its full length, or 0 if bad. */
+static size_t s5_reply_len(const unsigned char *a)
+{
+	switch (a[3]) {
+	case 1: return 4 + 4 + 2;
+	case 3: return 4 + 1 + (size_t)a[4] + 2;
+	case 4: return 4 + 16 + 2;
+	}
+	return 0;
+}
+
+/* HTTP: the head is complete once it holds a blank line. */
+static bool http_head_check(struct worker *w, struct slot *s, size_t *head_len)
+{
+	char *end = memmem(s->in, s->off, "\r\n\r\n", 4);
+
+	if (!end) {
+		if (s->off == sizeof(s->in)) {
+			note_proto(w, "http response", "head longer than 1 KB");
+			return false;
+		}
+		*head_len = 0;
+		return true;
+	}
+	*head_len = (size_t)(end - s->in) + 4;
+	if (s->off < 12 || memcmp(s->in, "HTTP/1.", 7) != 0 || s->in[9] != '2') {
+		char detail[64];
+		const char *cr = memchr(s->in, '\r', s->off);
+		size_t n = cr ? (size_t)(cr - s->in) : s->off;
+
+		snprintf(detail, sizeof(detail), "%.*s", (int)(n < 40 ? n : 40), s->in);
+		note_proto(w, "http response", detail);
+		return false;
+	}
+	return true;
+}
+
 /* Advances slot s after an event. Returns true when the connection is over. */
 static bool slot_step(struct worker *w, struct slot *s, uint32_t events)
 {
 	char buf[CONNRATE_MAX_MSG];
 
-	if (!s->sent) {
+	(void)events;
+	if (s->phase == PH_CONNECTING) {
 		int err = 0;
 		socklen_t len = sizeof(err);
 
@@ -150,34 +305,73 @@ static bool slot_step(struct worker *w, struct slot *s, uint32_t events)
 			note_error(w, "connect", err);
 			return true;
 		}
-		while (s->off < cfg.msg) {
-			ssize_t n = send(s->fd, cfg.req + s->off, cfg.msg - s->off,
-					 MSG_NOSIGNAL);
-
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN)
-					return false;
-				note_error(w, "send", errno);
-				return true;
-			}
-			s->off += (size_t)n;
+		switch (cfg.mode) {
+		case MODE_PLAIN:
+			start_send(s, cfg.req, cfg.msg, PH_ECHO);
+			s->need = cfg.msg;
+			break;
+		case MODE_SOCKS5:
+			start_send(s, cfg.s5_greeting, sizeof(cfg.s5_greeting), PH_S5_METHOD);
+			s->need = 2;
+			break;
+		case MODE_HTTP:
+			start_send(s, cfg.http_request, cfg.http_request_len, PH_HTTP_HEAD);
+			s->need = sizeof(s->in);
+			break;
 		}
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
-
-		s->sent = true;
-		s->off = 0;
-		epoll_ctl(w->ep, EPOLL_CTL_MOD, s->fd, &ev);
-		/* the reply cannot be there yet; wait for EPOLLIN */
-		return false;
 	}
-	(void)events;
 	for (;;) {
-		ssize_t n = recv(s->fd, buf, sizeof(buf), 0);
+		if (s->phase == PH_SEND) {
+			while (s->off < s->out_len) {
+				ssize_t n = send(s->fd, s->out + s->off, s->out_len - s->off,
+						 MSG_NOSIGNAL);
+
+				if (n < 0) {
+					if (errno == EINTR)
+						continue;
+					if (errno == EAGAIN) {
+						want(w, s, true);
+						return false;
+					}
+					note_error(w, "send", errno);
+					return true;
+				}
+				s->off += (size_t)n;
+			}
+			s->phase = s->after_send;
+			s->off = 0;
+			/* the answer cannot be there yet; wait for EPOLLIN */
+			want(w, s, false);
+			return false;
+		}
+		if (s->phase == PH_ECHO) {
+			for (;;) {
+				ssize_t n = recv(s->fd, buf, sizeof(buf), 0);
+
+				if (n == 0) {
+					note_error(w, "recv", 0);
+					return true;
+				}
+				if (n < 0) {
+					if (errno == EINTR)
+						continue;
+					if (errno == EAGAIN)
+						return false;
+					note_error(w, "recv", errno);
+					return true;
+				}
+				s->off += (size_t)n;
+				if (s->off >= cfg.msg) {
+					record(w, now_ns() - s->t_start);
+					return true;
+				}
+			}
+		}
+		/* A handshake answer: read exactly what is still missing. */
+		ssize_t n = recv(s->fd, s->in + s->off, s->need - s->off, 0);
 
 		if (n == 0) {
-			note_error(w, "recv", 0);
+			note_proto(w, phase_name(s->phase), "proxy closed the connection");
 			return true;
 		}
 		if (n < 0) {
@@ -185,14 +379,39 @@ static bool slot_step(struct worker *w, struct slot *s, uint32_t events)
 				continue;
 			if (errno == EAGAIN)
 				return false;
-			note_error(w, "recv", errno);
+			note_error(w, phase_name(s->phase), errno);
 			return true;
 		}
 		s->off += (size_t)n;
-		if (s->off >= cfg.msg) {
-			record(w, now_ns() - s->t_start);
-			return true;
+		if (s->phase == PH_HTTP_HEAD) {
+			size_t head = 0;
+
+			if (!http_head_check(w, s, &head))
+				return true;
+			if (!head)
+				continue;
+			/* the echo server says nothing before it is asked */
+			if (s->off > head) {
+				note_proto(w, "http response", "tunnel data before the request");
+				return true;
+			}
+			if (!answer_done(w, s))
+				return true;
+			continue;
 		}
+		if (s->off < s->need)
+			continue;
+		if (s->phase == PH_S5_REPLY && s->need == 5) {
+			s->need = s5_reply_len((const unsigned char *)s->in);
+			if (!s->need) {
+				note_proto(w, "socks5 reply", "bad ATYP");
+				return true;
+			}
+			if (s->off < s->need)
+				continue;
+		}
+		if (!answer_done(w, s))
+			return true;
 	}
 }
 
@@ -274,7 +493,8 @@ static uint32_t pct(const uint32_t *v, size_t n, double p)
 static void usage(void)
 {
 	fprintf(stderr, "usage: connrate [-H HOST] -p PORT [-c CONCURRENCY] [-d SECONDS] "
-		"[-s BYTES] [-t THREADS]\n");
+		"[-s BYTES] [-t THREADS]\n"
+		"                [--socks5 TARGET_IP:PORT | --http-connect TARGET_IP:PORT]\n");
 	exit(2);
 }
 
@@ -290,9 +510,27 @@ int main(int argc, char **argv)
 	uint64_t t0, t1;
 	struct rlimit rl;
 
+	static const struct option longopts[] = {
+		{ "socks5", required_argument, NULL, 'S' },
+		{ "http-connect", required_argument, NULL, 'C' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *target = NULL;
+
 	cfg.msg = 64;
-	while ((opt = getopt(argc, argv, "H:p:c:d:s:t:")) != -1) {
+	while ((opt = getopt_long(argc, argv, "H:p:c:d:s:t:x:T:", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'S': cfg.mode = MODE_SOCKS5; target = optarg; break;
+		case 'C': cfg.mode = MODE_HTTP; target = optarg; break;
+		case 'x':
+			if (!strcmp(optarg, "socks5"))
+				cfg.mode = MODE_SOCKS5;
+			else if (!strcmp(optarg, "http"))
+				cfg.mode = MODE_HTTP;
+			else
+				usage();
+			break;
+		case 'T': target = optarg; break;
 		case 'H': host = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'c': conc = atoi(optarg); break;
@@ -312,6 +550,32 @@ int main(int argc, char **argv)
 	if (inet_pton(AF_INET, host, &cfg.target.sin_addr) != 1) {
 		fprintf(stderr, "connrate: bad IPv4 address '%s'\n", host);
 		return 2;
+	}
+	if (cfg.mode != MODE_PLAIN) {
+		char ip[64];
+		const char *colon = target ? strrchr(target, ':') : NULL;
+		struct in_addr ta;
+		int tport = colon ? atoi(colon + 1) : 0;
+
+		if (!colon || (size_t)(colon - target) >= sizeof(ip) || tport <= 0 || tport > 65535) {
+			fprintf(stderr, "connrate: proxy target: expected IPv4:PORT\n");
+			return 2;
+		}
+		memcpy(ip, target, (size_t)(colon - target));
+		ip[colon - target] = '\0';
+		if (inet_pton(AF_INET, ip, &ta) != 1) {
+			fprintf(stderr, "connrate: bad IPv4 address '%s'\n", ip);
+			return 2;
+		}
+		memcpy(cfg.s5_greeting, "\x05\x01\x00", 3);
+		memcpy(cfg.s5_request, "\x05\x01\x00\x01", 4);
+		memcpy(cfg.s5_request + 4, &ta, 4);
+		cfg.s5_request[8] = (char)(tport >> 8);
+		cfg.s5_request[9] = (char)(tport & 0xff);
+		cfg.http_request_len = (size_t)snprintf(cfg.http_request, sizeof(cfg.http_request),
+			"CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n", ip, tport, ip, tport);
+	} else if (target) {
+		usage();
 	}
 	for (size_t i = 0; i < cfg.msg; i++)
 		cfg.req[i] = (char)('a' + i % 26);

@@ -1,7 +1,7 @@
 /*
  * echod: a small epoll echo server for the benchmarks (bench/run.sh).
  *
- *   echod [-H HOST] -p PORT [-c BYTES] [-b BACKLOG]
+ *   echod [-H HOST] -p PORT [-c BYTES] [-b BACKLOG] [-m echo|sink|source]
  *
  * Every byte a client sends is written back. By default a connection is
  * closed when the client closes (EOF) or fails, so the client closes first
@@ -12,6 +12,12 @@
  * The same server is the accept-and-hold peer of the idle-connection test:
  * a client that sends one byte, reads it back and stays quiet keeps its
  * connection open here, idle, for as long as it likes.
+ *
+ * -m sink: read and discard everything (close on EOF). -m source: wait for
+ * the client's first byte ("go", so nothing is queued while a client is still
+ * setting up its other streams), then send an endless stream of bytes, 128 KB
+ * per send(), until the client closes or resets. Both are the far end of
+ * tools/sockspipe's throughput test.
  *
  * Single-threaded on purpose: the machine has two cores shared by client,
  * proxy and server, and the server is the same for every proxy measured.
@@ -34,10 +40,17 @@
 
 #define ECHOD_BUF 4096
 #define ECHOD_EVENTS 256
+#define ECHOD_BULK (128 * 1024)	/* sink/source: bytes per recv()/send() */
+
+enum echod_mode { MODE_ECHO, MODE_SINK, MODE_SOURCE };
+
+static enum echod_mode mode = MODE_ECHO;
+static char bulk[ECHOD_BULK];	/* sink: scratch; source: the bytes sent */
 
 /* One accepted connection. Owned by the event loop; freed in conn_close(). */
 struct conn {
 	int fd;
+	bool streaming;			/* source: "go" received, sending */
 	unsigned long long echoed;	/* bytes written back so far */
 	size_t pend_off;		/* unsent part of buf: [pend_off, pend_len) */
 	size_t pend_len;
@@ -93,6 +106,44 @@ static int conn_flush(struct conn *c)
 	return 1;
 }
 
+/* sink and source. Returns false when the connection should be closed. */
+static bool conn_bulk(int ep, struct conn *c, uint32_t events)
+{
+	if (mode == MODE_SINK || !c->streaming) {
+		for (;;) {
+			ssize_t n = recv(c->fd, bulk, sizeof(bulk), 0);
+
+			if (n == 0)
+				return false;
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return errno == EAGAIN;
+			}
+			if (mode == MODE_SOURCE) {
+				struct epoll_event ev = {
+					.events = EPOLLOUT | EPOLLRDHUP, .data.ptr = c
+				};
+
+				c->streaming = true;
+				epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+				break;
+			}
+		}
+	}
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		return false;
+	for (;;) {
+		ssize_t n = send(c->fd, bulk, sizeof(bulk), MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN;
+		}
+	}
+}
+
 /* Returns false when the connection should be closed. */
 static bool conn_service(int ep, struct conn *c, unsigned long long close_after)
 {
@@ -135,7 +186,8 @@ static bool conn_service(int ep, struct conn *c, unsigned long long close_after)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: echod [-H HOST] -p PORT [-c BYTES] [-b BACKLOG]\n");
+	fprintf(stderr, "usage: echod [-H HOST] -p PORT [-c BYTES] [-b BACKLOG] "
+		"[-m echo|sink|source]\n");
 	exit(2);
 }
 
@@ -149,8 +201,18 @@ int main(int argc, char **argv)
 	struct sigaction sact = { .sa_handler = on_signal };
 	int lfd, ep;
 
-	while ((opt = getopt(argc, argv, "H:p:c:b:")) != -1) {
+	while ((opt = getopt(argc, argv, "H:p:c:b:m:")) != -1) {
 		switch (opt) {
+		case 'm':
+			if (!strcmp(optarg, "echo"))
+				mode = MODE_ECHO;
+			else if (!strcmp(optarg, "sink"))
+				mode = MODE_SINK;
+			else if (!strcmp(optarg, "source"))
+				mode = MODE_SOURCE;
+			else
+				usage();
+			break;
 		case 'H': host = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'c': close_after = strtoull(optarg, NULL, 10); break;
@@ -190,6 +252,7 @@ int main(int argc, char **argv)
 	ev.events = EPOLLIN;
 	ev.data.ptr = NULL;	/* NULL marks the listener */
 	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	memset(bulk, 'x', sizeof(bulk));
 	printf("echod listening on %s:%d\n", host, port);
 	fflush(stdout);
 
@@ -200,7 +263,11 @@ int main(int argc, char **argv)
 			struct conn *c = evs[i].data.ptr;
 
 			if (c) {
-				if (!conn_service(ep, c, close_after))
+				bool keep = mode == MODE_ECHO ?
+					conn_service(ep, c, close_after) :
+					conn_bulk(ep, c, evs[i].events);
+
+				if (!keep)
 					conn_close(ep, c);
 				continue;
 			}
@@ -222,6 +289,7 @@ int main(int argc, char **argv)
 					continue;
 				}
 				c->fd = fd;
+				c->streaming = false;
 				c->echoed = 0;
 				c->pend_off = c->pend_len = 0;
 				ev.events = EPOLLIN | EPOLLRDHUP;
