@@ -27,6 +27,43 @@ MAIN_ROWS = [
     ("RSS B/idle conn ({n})", "rss", "rss_b_per_conn", "{:.0f}", False, True),
 ]
 RELAY_ROWS = [r for r in MAIN_ROWS if r[1] == "iperf"]
+MAIN_SECTIONS = {"iperf", "connrate", "rss"}
+
+
+def px_rows(section):
+    return [
+        ("conn/s", section, "conn_rate", "{:.0f}", True, False),
+        ("conn p50 latency us", section, "conn_p50_us", "{:.0f}", True, True),
+        ("conn p99 latency us", section, "conn_p99_us", "{:.0f}", True, True),
+        ("CPU us/conn", section, "conn_cpu_us", "{:.1f}", False, True),
+    ]
+
+
+TPUT_ROWS = [
+    ("1 stream Gbit/s", "socks5tput", "tput1_gbps", "{:.2f}", True, False),
+    ("4 streams Gbit/s", "socks5tput", "tput4_gbps", "{:.2f}", True, False),
+    ("CPU s/GB (1 stream)", "socks5tput", "tput1_cpu_s_per_gb", "{:.3f}", False, True),
+    ("CPU s/GB (4 streams)", "socks5tput", "tput4_cpu_s_per_gb", "{:.3f}", False, True),
+]
+
+# (title, section, rows, peers, ratios)
+PX_TABLES = [
+    ("SOCKS5: connect + handshake + 64 B request/reply (tools/connrate --socks5)",
+     "socks5", px_rows("socks5"), ["direct", "sluice-socks5", "microsocks", "dante"],
+     [("sluice/direct", "sluice-socks5", "direct"),
+      ("sluice/microsocks", "sluice-socks5", "microsocks"),
+      ("sluice/dante", "sluice-socks5", "dante")]),
+    ("SOCKS5 bulk download (tools/sockspipe; sluice-tcp = tcp:// forwarding, same relay)",
+     "socks5tput", TPUT_ROWS, ["direct", "sluice-tcp", "sluice-socks5", "microsocks", "dante"],
+     [("socks5/direct", "sluice-socks5", "direct"),
+      ("socks5/tcp", "sluice-socks5", "sluice-tcp"),
+      ("sluice/microsocks", "sluice-socks5", "microsocks"),
+      ("sluice/dante", "sluice-socks5", "dante")]),
+    ("HTTP CONNECT + 64 B request/reply (tools/connrate --http-connect)",
+     "httpconnect", px_rows("httpconnect"), ["direct", "sluice-http", "tinyproxy"],
+     [("sluice/direct", "sluice-http", "direct"),
+      ("sluice/tinyproxy", "sluice-http", "tinyproxy")]),
+]
 
 
 def load(path):
@@ -126,7 +163,7 @@ def main():
                    " ".join(b + "%" for b in busy))
     out.append("")
 
-    have = {p for (sec, _), cells in data.items() if sec != "relay" for p in cells}
+    have = {p for (sec, _), cells in data.items() if sec in MAIN_SECTIONS for p in cells}
     if have:
         out += table(data, MAIN_ROWS, PEERS,
                      [("sluice/direct", "sluice", "direct"),
@@ -159,8 +196,28 @@ def main():
                      [("splice/buffer", "sluice-splice", "sluice-buffer")], meta)
         out.append("")
 
+    for title, section, rows, peers, ratios in PX_TABLES:
+        if not any(sec == section for sec, _ in data):
+            continue
+        out.append(title)
+        out += table(data, rows, peers, ratios, meta)
+        errs = data.get((section, "conn_errors"), {})
+        bad = {p: int(sum(v for _, v in vals)) for p, vals in errs.items()
+               if sum(v for _, v in vals) > 0}
+        if bad:
+            out.append("errors (all rounds): " +
+                       ", ".join("{} {}".format(p, e) for p, e in sorted(bad.items())))
+        missing = [p for p in peers if not any(p in c for (sec, _), c in data.items()
+                                               if sec == section)]
+        if missing:
+            out.append("n/a (not installed or failed): " + ", ".join(missing))
+        out.append("")
+
     out.append("rounds")
     out += rounds(data, [r for r in MAIN_ROWS], PEERS, meta)
+    for _, section, rows, peers, _ in PX_TABLES:
+        out += [section + " " + line if not line.startswith(" ") else line
+                for line in rounds(data, rows, peers, meta)]
     if any(sec == "relay" for sec, _ in data):
         relay = {("iperf", m): c for (s, m), c in data.items() if s == "relay"}
         out += ["relay " + line if not line.startswith(" ") else line
