@@ -85,10 +85,14 @@ struct arq {
 	uint32_t sacked;	/* segments in flight already selectively acked */
 	struct arq_seg *head, *tail;	/* unacked, transmission order */
 	uint64_t xseq;
+	uint64_t max_acked_xseq;
+	bool reo_seen;		/* the path reorders: use a reordering window */
+	uint64_t reo_round;
 	uint32_t fast_pending;
 	uint64_t rto_scan_ts;	/* no RTO can fire before this */
 	uint32_t rmt_limit;	/* peer accepts sn below this */
 	uint32_t rmt_wnd;	/* last window field seen */
+	bool rmt_known;		/* rmt_limit came from the peer, not our guess */
 
 	/* RTT (RFC 6298 in KCP's integer form) */
 	uint32_t srtt, rttvar, rto, min_rto;
@@ -638,6 +642,14 @@ size_t arq_recv(struct arq *a, uint8_t *buf, size_t cap)
 
 /* ---- input ---- */
 
+/* sn further than ARQ_SN_HORIZON from ref, either way */
+static bool sn_absurd(uint32_t sn, uint32_t ref)
+{
+	uint32_t d = sn - ref;
+
+	return d > ARQ_SN_HORIZON && d < 0u - (uint32_t)ARQ_SN_HORIZON;
+}
+
 static int validate(const struct arq *a, const uint8_t *pkt, size_t len)
 {
 	size_t off = 0;
@@ -661,17 +673,15 @@ static int validate(const struct arq *a, const uint8_t *pkt, size_t len)
 		dlen = get32(h + 20);
 		if (h[5] != 0 || dlen > len - off - ARQ_HDR_LEN)
 			return -EPROTO;
-		if (sndiff(una, a->snd_nxt) > 0 || sndiff(a->snd_una, una) > ARQ_SN_HORIZON)
+		if (sndiff(una, a->snd_nxt) > 0 || sn_absurd(una, a->snd_una))
 			return -EPROTO;
 		switch (cmd) {
 		case ARQ_CMD_PUSH:
-			if (dlen == 0 || sndiff(sn, a->rcv_nxt) > ARQ_SN_HORIZON ||
-			    sndiff(a->rcv_nxt, sn) > ARQ_SN_HORIZON)
+			if (dlen == 0 || sn_absurd(sn, a->rcv_nxt))
 				return -EPROTO;
 			break;
 		case ARQ_CMD_ACK:
-			if (dlen || sndiff(sn, a->snd_nxt) >= 0 ||
-			    sndiff(a->snd_una, sn) > ARQ_SN_HORIZON)
+			if (dlen || sndiff(sn, a->snd_nxt) >= 0 || sn_absurd(sn, a->snd_una))
 				return -EPROTO;
 			break;
 		case ARQ_CMD_WASK:
@@ -687,31 +697,42 @@ static int validate(const struct arq *a, const uint8_t *pkt, size_t len)
 	return 0;
 }
 
-static int cmp_u64(const void *x, const void *y)
+struct ack_x {
+	uint64_t xseq, ts;	/* transmission order and time of an acked segment */
+};
+
+static int cmp_x(const void *x, const void *y)
 {
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	uint64_t a = ((const struct ack_x *)x)->xseq, b = ((const struct ack_x *)y)->xseq;
 
 	return a < b ? -1 : a > b;
 }
 
 /*
  * Fast retransmit: every unacked segment transmitted before a segment this
- * packet acked gets one dup-ack per such later segment.
+ * packet acked gets one dup-ack per such later segment. Once the path has
+ * been seen to reorder, a later segment counts only if it was sent at least
+ * reo_wnd (min RTT / 4) after (RACK's reordering window).
  */
-static void fastack_update(struct arq *a, uint64_t *xs, uint32_t n)
+static void fastack_update(struct arq *a, struct ack_x *xs, uint32_t n)
 {
 	struct arq_seg *s;
-	uint32_t i = 0;
+	uint64_t reo = 0;
+	uint32_t j = 0;
 
 	if (!a->p.fast_resend || !n)
 		return;
-	qsort(xs, n, sizeof(*xs), cmp_u64);
-	for (s = a->head; s && s->xseq < xs[n - 1]; s = s->next) {
-		while (i < n && xs[i] <= s->xseq)
-			i++;
+	if (a->reo_seen && a->round_count - a->reo_round < 16)
+		reo = a->min_rtt / 4;
+	qsort(xs, n, sizeof(*xs), cmp_x);	/* xseq order = time order */
+	for (s = a->head; s && s->xseq < xs[n - 1].xseq; s = s->next) {
+		while (j < n && (xs[j].xseq <= s->xseq || xs[j].ts < s->xmit_ts + reo))
+			j++;
+		if (j == n)
+			break;
 		if (s->fast)
 			continue;
-		s->fastack += n - i;
+		s->fastack += n - j;
 		if (s->fastack >= a->p.fast_resend) {
 			s->fast = true;
 			a->fast_pending++;
@@ -720,7 +741,7 @@ static void fastack_update(struct arq *a, uint64_t *xs, uint32_t n)
 }
 
 struct ack_batch {
-	uint64_t xs[ARQ_MTU_MAX / ARQ_HDR_LEN + 1];	/* xseq of what this packet acked */
+	struct ack_x xs[ARQ_MTU_MAX / ARQ_HDR_LEN + 1];	/* what this packet acked */
 	uint32_t nx, acked;
 	struct arq_seg *newest;		/* most recently transmitted of them */
 	uint64_t newest_x;
@@ -736,8 +757,11 @@ struct ack_batch {
 static void batch_note(struct arq *a, struct ack_batch *b, struct arq_seg *s, bool latest)
 {
 	if (latest && s->xseq) {
-		if (b->nx < sizeof(b->xs) / sizeof(b->xs[0]))
-			b->xs[b->nx++] = s->xseq;
+		if (b->nx < sizeof(b->xs) / sizeof(b->xs[0])) {
+			b->xs[b->nx].xseq = s->xseq;
+			b->xs[b->nx].ts = s->xmit_ts;
+			b->nx++;
+		}
 		if (s->xseq > b->newest_x) {
 			b->newest_x = s->xseq;
 			b->newest = s;
@@ -777,6 +801,12 @@ int arq_input(struct arq *a, const uint8_t *pkt, size_t len, uint64_t now_ms)
 
 			if (latest && (uint32_t)a->now - ts < ARQ_RTO_MAX)
 				rtt_sample(a, (uint32_t)a->now - ts);
+			if (latest && s->xseq < a->max_acked_xseq) {
+				a->reo_seen = true;	/* acked out of transmission order */
+				a->reo_round = a->round_count;
+			}
+			if (latest && s->xseq > a->max_acked_xseq)
+				a->max_acked_xseq = s->xseq;
 			batch_note(a, &b, s, latest);
 		}
 		/* cumulative ack */
@@ -787,8 +817,16 @@ int arq_input(struct arq *a, const uint8_t *pkt, size_t len, uint64_t now_ms)
 			snd_advance(a);
 		}
 		snd_advance(a);
-		if (sndiff(una + wnd, a->rmt_limit) > 0)
+		/*
+		 * The peer's limit (read point + window) only grows, so the
+		 * largest seen wins over reordered older packets; the first
+		 * one replaces our initial guess.
+		 */
+		if (!a->rmt_known || sndiff(una + wnd, a->rmt_limit) > 0) {
+			a->rmt_known = true;
 			a->rmt_limit = una + wnd;
+			a->rto_scan_ts = 0;	/* held segments may go now */
+		}
 		a->rmt_wnd = wnd;
 		if (h[4] == ARQ_CMD_PUSH)
 			rcv_push(a, sn, ts, h + ARQ_HDR_LEN, dlen);
@@ -898,12 +936,27 @@ static void send_retransmits(struct arq *a)
 {
 	struct arq_seg *s, *next = NULL, *stop = a->tail;
 	uint64_t min_ts = UINT64_MAX;
-	bool rto_hit = false;
 
 	if (!a->fast_pending && a->now < a->rto_scan_ts)
 		return;
 	for (s = a->head; s; s = next) {
 		next = s->next;
+		if (sndiff(s->sn, a->rmt_limit) >= 0) {
+			/*
+			 * Sent before the peer said its window is smaller: it
+			 * waits (without counting toward dead_link) until the
+			 * window opens, which rescans.
+			 */
+			if (s->fast) {
+				s->fast = false;
+				a->fast_pending--;
+			}
+			if (s->resend_ts > a->now)
+				s->resend_ts = a->now;
+			if (s == stop)
+				break;
+			continue;
+		}
 		if (s->fast) {
 			s->fast = false;
 			a->fast_pending--;
@@ -920,7 +973,6 @@ static void send_retransmits(struct arq *a)
 				s->rto = ARQ_RTO_MAX;
 			a->st.retrans++;
 			a->st.rto_retrans++;
-			rto_hit = true;
 			seg_transmit(a, s);
 		}
 		if (s->resend_ts < min_ts)
@@ -932,7 +984,6 @@ static void send_retransmits(struct arq *a)
 		if (s->resend_ts < min_ts)
 			min_ts = s->resend_ts;
 	a->rto_scan_ts = min_ts;
-	(void)rto_hit;
 }
 
 static void send_new(struct arq *a)
@@ -960,9 +1011,11 @@ static void send_new(struct arq *a)
 
 static void send_probe(struct arq *a)
 {
-	bool blocked = a->snd_off_next < a->snd_off_end && sndiff(a->rmt_limit, a->snd_nxt) <= 0;
+	bool blocked = (a->snd_off_next < a->snd_off_end || a->snd_una != a->snd_nxt) &&
+		       sndiff(a->rmt_limit, a->snd_nxt) <= 0;
 
-	if (!blocked || a->snd_una != a->snd_nxt) {
+	/* Probe only when no unacked segment inside the window will bring news. */
+	if (!blocked || sndiff(a->rmt_limit, a->snd_una) > 0) {
 		a->probe_ts = 0;	/* not blocked, or acks will bring the window */
 		return;
 	}
@@ -981,6 +1034,8 @@ void arq_flush(struct arq *a, uint64_t now_ms)
 {
 	if (now_ms > a->now)
 		a->now = now_ms;
+	if (a->dead)
+		return;		/* the application tears down; send nothing more */
 	flush_acks(a);
 	if (a->tell) {
 		pkt_seg(a, ARQ_CMD_WINS, (uint32_t)a->now, 0, 0);
@@ -1003,6 +1058,8 @@ uint64_t arq_next_tick(const struct arq *a, uint64_t now_ms)
 	uint64_t t = UINT64_MAX, rate;
 	bool queued = a->snd_off_next < a->snd_off_end;
 
+	if (a->dead)
+		return now_ms + ARQ_IDLE_TICK;
 	if (a->nacks || a->tell || a->fast_pending)
 		return now_ms;
 	if (queued && window_open(a)) {
