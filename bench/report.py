@@ -100,7 +100,8 @@ def table(data, rows, peers, ratios, meta):
     w = max([10] + [len(p) + 2 for p in peers])
     cell = "{:>%d}" % w
     head = "{:<26}".format("test") + "".join(cell.format(p) for p in peers)
-    head += "".join("{:>16}".format(name) for name, _, _ in ratios)
+    rw = [max(16, len(name) + 2) for name, _, _ in ratios]
+    head += "".join("{:>{w}}".format(name, w=w) for (name, _, _), w in zip(ratios, rw))
     out = [head]
     for label, section, metric, spec, direct_ok, lower in rows:
         label = label.format(n=n)
@@ -114,11 +115,11 @@ def table(data, rows, peers, ratios, meta):
                 line += cell.format("-")
             else:
                 line += cell.format(fmt(med[p], spec))
-        for _, a, b in ratios:
+        for (_, a, b), w in zip(ratios, rw):
             if b == "direct" and not direct_ok:
-                line += "{:>16}".format("-")
+                line += "{:>{w}}".format("-", w=w)
             else:
-                line += "{:>16}".format(ratio(med.get(a), med.get(b)))
+                line += "{:>{w}}".format(ratio(med.get(a), med.get(b)), w=w)
         out.append(line + ("   (lower is better)" if lower else ""))
     return out
 
