@@ -270,10 +270,10 @@ static void after_ingress(struct session *s)
 static void process(struct session *s)
 {
 	struct handshake *hs = s->hs;
-	const struct ingress_ops *ops = hs->ctx.ops;
 
 	while (hs->len > 0 && hs->ctx.event == INGRESS_NONE) {
-		int n = ops->input(&hs->ctx, hs->buf, hs->len);
+		/* Not cached: proxy:// swaps in the detected ingress's ops. */
+		int n = hs->ctx.ops->input(&hs->ctx, hs->buf, hs->len);
 
 		if (n < 0) {
 			hs->close_after_flush = true;

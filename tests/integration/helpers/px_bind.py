@@ -17,6 +17,7 @@ exit 0 = the assertion held, 1 = it did not (the reason is printed).
   --wrong-peer SRC      first connect to BND from source IP SRC: that
                         connection must be closed without data
   --peer-src SRC        the peer's source IP (default 127.0.0.1)
+  --peer-port N         the peer's source port (default: any)
   --client-close        close the client after the first reply, then BND
                         must stop accepting
   --bytes N             bytes each way (default 300000)
@@ -151,12 +152,13 @@ def handshake(a, s, c):
     return s4_reply
 
 
-def connect_from(src, host, port, timeout):
+def connect_from(src, host, port, timeout, sport=0):
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     p = socket.socket(fam, socket.SOCK_STREAM)
     p.settimeout(timeout)
     if src:
-        p.bind((src, 0))
+        p.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        p.bind((src, sport))
     p.connect((host, port))
     return p
 
@@ -189,6 +191,7 @@ def main():
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--wrong-peer")
     ap.add_argument("--peer-src", default="127.0.0.1")
+    ap.add_argument("--peer-port", type=int, default=0)
     ap.add_argument("--client-close", action="store_true")
     ap.add_argument("--bytes", type=int, default=300000)
     ap.add_argument("--max-time", type=float, default=10)
@@ -221,10 +224,13 @@ def main():
         return
 
     if a.wrong_peer:
-        w = connect_from(a.wrong_peer, bip, bport, a.max_time)
-        wc = Conn(w, a.max_time)
-        wc.expect_close("connection from the wrong peer")
-        w.close()
+        try:
+            w = connect_from(a.wrong_peer, bip, bport, a.max_time)
+            wc = Conn(w, a.max_time)
+            wc.expect_close("connection from the wrong peer")
+            w.close()
+        except ConnectionResetError:
+            pass    # reset before connect() even returned
         print(f"wrong peer from {a.wrong_peer} closed")
 
     if a.no_peer:
@@ -237,7 +243,7 @@ def main():
         print(f"second reply {code:#x}, closed")
         return
 
-    p = connect_from(a.peer_src, bip, bport, a.max_time)
+    p = connect_from(a.peer_src, bip, bport, a.max_time, a.peer_port)
     pip, pport = p.getsockname()[:2]
     code, rip, rport = read_reply(c, "second reply")
     if code != rep2:
