@@ -4,12 +4,13 @@
 # and without proxy_dns (names are then sent to the proxy; proxychains
 # itself resolves localhost), a two-hop proxychains chain through two
 # sluice listeners, and socks5 with a username/password (--auth-file).
-# A 5 MB file must arrive intact every time.
+# A 1 MB file must arrive intact every time.
 . "$(dirname "$0")/lib.sh"
 . "$HELPERS/px_lib.sh"
+. "$HELPERS/px_ext.sh"
 need python3 curl sha256sum proxychains4
 
-px_www
+px_www_small
 S5=$(free_port)
 S4=$(free_port)
 HP=$(free_port)
