@@ -13,7 +13,8 @@ need python3
 
 px_sluice_exit 2 --bind-timeout soon -L socks5://127.0.0.1:1
 grep -q 'bind-timeout' "$T/exit.err" || fail "bad --bind-timeout: the error does not name it: $(cat "$T/exit.err")"
-"$SLUICE_BIN" --help | grep -q -- '--bind-timeout' || fail "--help does not document --bind-timeout"
+help=$("$SLUICE_BIN" --help)
+grep -q -- '--bind-timeout' <<<"$help" || fail "--help does not document --bind-timeout"
 
 S5=$(free_port)
 S4=$(free_port)
