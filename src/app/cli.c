@@ -33,6 +33,7 @@ void config_defaults(struct config *c)
 	c->connect_timeout_ms = 10000;
 	c->he_delay_ms = 250;
 	c->handshake_timeout_ms = 10000;
+	c->bind_timeout_ms = 60000;
 	c->idle_timeout_ms = 0;
 	c->grace_ms = 5000;
 	c->log_level = LOG_INFO;
@@ -105,6 +106,8 @@ void cli_usage(FILE *out)
 "      --idle-timeout T      close connections idle this long (default 0 = never)\n"
 "      --handshake-timeout T proxy clients must finish their request in this\n"
 "                            long (default 10s)\n"
+"      --bind-timeout T      SOCKS BIND: how long the proxy waits for the peer\n"
+"                            to connect to the port it opened (default 60s)\n"
 "      --auth-file PATH      require username/password on proxy listeners; one\n"
 "                            user:password or user:$argon2id$... per line\n"
 "                            (see sluice passwd)\n"
@@ -291,6 +294,7 @@ enum {
 	OPT_ALLOW_OPEN,
 	OPT_ALLOW_PRIVATE,
 	OPT_DNS_CACHE_SIZE,
+	OPT_BIND_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -313,6 +317,7 @@ static const struct option long_opts[] = {
 	{ "allow-open", no_argument, NULL, OPT_ALLOW_OPEN },
 	{ "allow-private", no_argument, NULL, OPT_ALLOW_PRIVATE },
 	{ "dns-cache-size", required_argument, NULL, OPT_DNS_CACHE_SIZE },
+	{ "bind-timeout", required_argument, NULL, OPT_BIND_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -446,6 +451,11 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 			break;
 		case OPT_HANDSHAKE_TIMEOUT:
 			if (parse_duration_opt("handshake-timeout", optarg, &c->handshake_timeout_ms,
+					       false, err, errlen) < 0)
+				return CLI_ERROR;
+			break;
+		case OPT_BIND_TIMEOUT:
+			if (parse_duration_opt("bind-timeout", optarg, &c->bind_timeout_ms,
 					       false, err, errlen) < 0)
 				return CLI_ERROR;
 			break;
