@@ -10,6 +10,12 @@
   udpkit.py size HOST PORT SIZE           one datagram of SIZE bytes, intact back
   udpkit.py ping HOST PORT [--src-port P] one datagram; exit 0 if answered
   udpkit.py s5 ...                        SOCKS5 UDP ASSOCIATE scenarios (see s5_main)
+  udpkit.py run STEP...                   several of the above in one process (python
+                                          starts slowly on a busy machine); steps are
+                                          flows/HOST/PORT/N/COUNT, size/HOST/PORT/SIZE,
+                                          ping/HOST/PORT/SRCPORT (must be answered),
+                                          noping/HOST/PORT/SRCPORT (must not be),
+                                          sleep/SECONDS
 
 Every wait is bounded; failures print "FAIL: ..." and exit 1.
 """
@@ -101,18 +107,46 @@ def size_main(args):
     fail("no reply to a %d-byte datagram" % size)
 
 
-def ping_main(args):
-    host, port = args[0], int(args[1])
+def ping(host, port, src=None, timeout=1.0):
     c = socket.socket(fam_of(host), socket.SOCK_DGRAM)
-    if len(args) >= 4 and args[2] == "--src-port":
-        c.bind(("127.0.0.1" if fam_of(host) == socket.AF_INET else "::1", int(args[3])))
-    c.settimeout(1)
-    c.sendto(b"ping", (host, port))
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if src:
+        c.bind(("127.0.0.1" if fam_of(host) == socket.AF_INET else "::1", src))
+    c.settimeout(timeout)
     try:
+        c.sendto(b"ping", (host, port))
         d = c.recv(100)
-    except socket.timeout:
-        sys.exit(1)
-    sys.exit(0 if d == b"ping" else 1)
+    except (socket.timeout, ConnectionRefusedError):
+        return False
+    finally:
+        c.close()
+    return d == b"ping"
+
+
+def ping_main(args):
+    src = int(args[3]) if len(args) >= 4 and args[2] == "--src-port" else None
+    sys.exit(0 if ping(args[0], int(args[1]), src) else 1)
+
+
+def run_main(steps):
+    for st in steps:
+        f = st.split("/")
+        if f[0] == "flows":
+            flows_main(f[1:])
+        elif f[0] == "size":
+            size_main(f[1:])
+        elif f[0] == "ping":
+            if not ping(f[1], int(f[2]), int(f[3])):
+                fail("no echo for client :%s via %s:%s" % (f[3], f[1], f[2]))
+            print("ok: %s" % st)
+        elif f[0] == "noping":
+            if ping(f[1], int(f[2]), int(f[3]), 0.3):
+                fail("an echo for client :%s via %s:%s" % (f[3], f[1], f[2]))
+            print("ok: %s" % st)
+        elif f[0] == "sleep":
+            time.sleep(float(f[1]))
+        else:
+            fail("unknown step " + st)
 
 
 # ---- SOCKS5 ----
@@ -331,7 +365,7 @@ def main():
         sys.exit(2)
     cmd, args = sys.argv[1], sys.argv[2:]
     {"echo": echo_main, "flows": flows_main, "size": size_main, "ping": ping_main,
-     "s5": s5_main}[cmd](args)
+     "s5": s5_main, "run": run_main}[cmd](args)
 
 
 if __name__ == "__main__":
