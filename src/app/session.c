@@ -164,6 +164,11 @@ static void on_assoc_done(void *arg, int err)
 	close_early(s, err, err ? NULL : "udp associate: control connection closed");
 }
 
+static void on_assoc_released(void *arg)
+{
+	maybe_free(arg);
+}
+
 static void after_ingress(struct session *s);
 
 static void start_udp(struct session *s)
@@ -194,7 +199,7 @@ static void hold_udp(struct session *s)
 	loop_timer_cancel(s_loop(s), &s->timer);
 	hs_free(s);		/* bytes after the request mean nothing: dropped */
 	s->state = SESSION_UDP;
-	udp_assoc_start(s->assoc, &s->client, on_assoc_done, s);
+	udp_assoc_start(s->assoc, &s->client, on_assoc_done, on_assoc_released, s);
 }
 
 /* --- relay --- */

@@ -121,9 +121,12 @@ struct udp_assoc *udp_assoc_new(struct worker *w, const union sockaddr_any *clie
 				bool deny_private, union sockaddr_any *bound, int *err);
 /*
  * Start relaying and watching ctl (the TCP control connection, borrowed;
- * bytes on it are read and dropped). done is called at most once.
+ * bytes on it are read and dropped). done is called at most once. After
+ * udp_assoc_close(), released is called once the last request in flight
+ * has come back (only if one was in flight), so the owner can free it.
  */
-void udp_assoc_start(struct udp_assoc *a, struct io *ctl, udp_assoc_done_fn done, void *arg);
+void udp_assoc_start(struct udp_assoc *a, struct io *ctl, udp_assoc_done_fn done,
+		     void (*released)(void *arg), void *arg);
 /* Stop: close the relay socket, cancel lookups. Idempotent; done is not called after it. */
 void udp_assoc_close(struct udp_assoc *a);
 /* Requests still in flight: free only once this is false. */

@@ -61,6 +61,7 @@ struct udp_assoc {
 	struct name_ent *names;		/* owned */
 	unsigned int nnames, nqueued;
 	udp_assoc_done_fn done;
+	void (*released)(void *arg);
 	void *arg;
 	struct udp_assoc_stats st;
 	bool pinned;			/* client port known */
@@ -73,6 +74,13 @@ struct udp_assoc {
 static struct loop *a_loop(struct udp_assoc *a)
 {
 	return &a->w->loop;
+}
+
+/* A request came back after the close: the owner may free us now. */
+static void maybe_released(struct udp_assoc *a)
+{
+	if (a->closed && !udp_assoc_is_busy(a) && a->released)
+		a->released(a->arg);
 }
 
 static void finish(struct udp_assoc *a, int err)
@@ -371,8 +379,10 @@ static void on_relay(struct io_req *req)
 	struct udp_assoc *a = container_of(req, struct udp_assoc, req);
 	struct udp_batch *b;
 
-	if (a->closed)
+	if (a->closed) {
+		maybe_released(a);
 		return;
+	}
 	b = udp_batch_get(a->w);
 	for (int round = 0; b && round < UDP_ROUNDS; round++) {
 		int n = udp_recv_batch(a->io.fd, b, true);
@@ -446,9 +456,14 @@ static void on_ctl(struct io_req *req)
 		req->buf = NULL;
 		if (!a->closed)
 			ctl_read(a);
+		else
+			maybe_released(a);
 		return;
 	}
-	finish(a, (int)req->res);
+	if (a->closed)
+		maybe_released(a);
+	else
+		finish(a, (int)req->res);
 }
 
 static void ctl_read(struct udp_assoc *a)
@@ -513,10 +528,12 @@ out_free:
 	return NULL;
 }
 
-void udp_assoc_start(struct udp_assoc *a, struct io *ctl, udp_assoc_done_fn done, void *arg)
+void udp_assoc_start(struct udp_assoc *a, struct io *ctl, udp_assoc_done_fn done,
+		     void (*released)(void *arg), void *arg)
 {
 	a->ctl = ctl;
 	a->done = done;
+	a->released = released;
 	a->arg = arg;
 	io_hint_ready(&a->io, IO_READY_RD);
 	relay_arm(a);

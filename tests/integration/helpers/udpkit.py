@@ -57,7 +57,7 @@ def echo_main(args):
         for s in r:
             d, a = s.recvfrom(70000)
             if logf:
-                logf.write("from %s %d\n" % (a[0] + ":" + str(a[1]), len(d)))
+                logf.write("from %s %d %r\n" % (a[0] + ":" + str(a[1]), len(d), d[:24]))
             s.sendto(d, a)
 
 
@@ -230,16 +230,21 @@ def unwrap(d):
 def s5_main(args):
     """s5 PROXYHOST PROXYPORT ECHOPORT SCENARIO [--user U --pw P]
 
-    scenarios: targets (IPv4, IPv6, domain 'localhost'), pin (other source
+    SCENARIO may be several, comma-separated. scenarios: targets (IPv4, IPv6, domain 'localhost'), pin (other source
     port and other source IP are dropped), die (association ends with the
     TCP connection), garbage (a flood of bad datagrams, then it still serves),
     refused (expects a reply code: prints it), fwd (expects 0x07)
     """
-    phost, pport, eport, scen = args[0], int(args[1]), int(args[2]), args[3]
+    phost, pport, eport = args[0], int(args[1]), int(args[2])
     user = pw = None
     if "--user" in args:
         user = args[args.index("--user") + 1]
         pw = args[args.index("--pw") + 1]
+    for scen in args[3].split(","):
+        s5_scenario(phost, pport, eport, scen, user, pw, args)
+
+
+def s5_scenario(phost, pport, eport, scen, user, pw, args):
     r = associate(phost, pport, user, pw)
     if scen == "refused":
         if not isinstance(r, int):
@@ -294,7 +299,7 @@ def s5_main(args):
     elif scen == "pin":
         # Another source port, same IP: not the client, must not reach the target.
         o = socket.socket(fam_of(rhost), socket.SOCK_DGRAM)
-        o.settimeout(0.7)
+        o.settimeout(0.4)
         o.sendto(wrap("127.0.0.1", eport, b"intruder"), relay)
         try:
             d = o.recv(70000)
@@ -309,7 +314,7 @@ def s5_main(args):
         if "--other-ip" in args and fam_of(rhost) == socket.AF_INET:
             o2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             o2.bind(("127.0.0.2", 0))
-            o2.settimeout(0.7)
+            o2.settimeout(0.4)
             o2.sendto(wrap("127.0.0.1", eport, b"intruder2"), relay)
             try:
                 d = o2.recv(70000)
@@ -321,7 +326,8 @@ def s5_main(args):
     elif scen == "die":
         t.close()
         time.sleep(0.5)
-        for attempt in range(3):
+        u.settimeout(0.5)
+        for attempt in range(2):
             u.sendto(wrap("127.0.0.1", eport, b"after close"), relay)
             try:
                 d = u.recv(70000)
@@ -334,15 +340,24 @@ def s5_main(args):
     elif scen == "garbage":
         import random
         rnd = random.Random(1)
+        # Only ever-invalid datagrams: none may leave for any address.
         for i in range(3000):
-            n = rnd.randrange(0, 300)
-            d = bytes(rnd.randrange(256) for _ in range(n))
-            if i % 5 == 0 and n > 4:
-                d = b"\x00\x00" + bytes([rnd.randrange(1, 256)]) + d[3:]     # FRAG != 0
-            if i % 7 == 0:
-                d = b"\x00\x00\x00\x03\x00" + d                               # empty domain
-            if i % 11 == 0:
-                d = b"\x00\x00\x00\x09" + d                                   # bad ATYP
+            kind = i % 7
+            if kind == 0:
+                d = rnd.randbytes(rnd.randrange(0, 4))                     # no header
+            elif kind == 1:
+                d = b"\x00\x00" + bytes([rnd.randrange(1, 256)]) + enc_addr("127.0.0.1", eport) + b"frag"
+            elif kind == 2:
+                bad = rnd.choice([0, 2] + list(range(5, 256)))
+                d = b"\x00\x00\x00" + bytes([bad]) + rnd.randbytes(rnd.randrange(0, 40))
+            elif kind == 3:
+                d = b"\x00\x00\x00\x03\x00" + rnd.randbytes(rnd.randrange(0, 20))  # empty name
+            elif kind == 4:
+                d = b"\x00\x00\x00\x01" + rnd.randbytes(rnd.randrange(0, 6))        # short IPv4
+            elif kind == 5:
+                d = b"\x00\x00\x00\x04" + rnd.randbytes(rnd.randrange(0, 18))       # short IPv6
+            else:
+                d = b"\x00\x00\x00\x03\xc8" + rnd.randbytes(rnd.randrange(0, 150)) # short name
             u.sendto(d, relay)
             if i % 100 == 0:
                 time.sleep(0.002)
