@@ -233,7 +233,8 @@ def s5_main(args):
     SCENARIO may be several, comma-separated. scenarios: targets (IPv4, IPv6, domain 'localhost'), pin (other source
     port and other source IP are dropped), die (association ends with the
     TCP connection), garbage (a flood of bad datagrams, then it still serves),
-    refused (expects a reply code: prints it), fwd (expects 0x07)
+    refused (expects a refusal: prints the reply code, -1 for failed auth),
+    policy (private targets get nothing)
     """
     phost, pport, eport = args[0], int(args[1]), int(args[2])
     user = pw = None
@@ -323,6 +324,16 @@ def s5_scenario(phost, pport, eport, scen, user, pw, args):
                 pass
         roundtrip("127.0.0.1", b"still mine", 1, "127.0.0.1")
         print("ok: pinned")
+    elif scen == "policy":
+        u.settimeout(0.5)
+        for host in ("127.0.0.1", "localhost"):
+            u.sendto(wrap(host, eport, b"private " + host.encode()), relay)
+            try:
+                d = u.recv(70000)
+                fail("a private target (%s) was reached" % host)
+            except socket.timeout:
+                pass
+        print("ok: private targets refused")
     elif scen == "die":
         t.close()
         time.sleep(0.5)
