@@ -27,6 +27,18 @@ MAIN_ROWS = [
     ("RSS B/idle conn ({n})", "rss", "rss_b_per_conn", "{:.0f}", False, True),
 ]
 RELAY_ROWS = [r for r in MAIN_ROWS if r[1] == "iperf"]
+UDP_PEERS = ["direct", "sluice", "socat"]
+UDP_ROWS = []
+for _size in (64, 1400):
+    for _flows in (1, 16):
+        _t = "udp_{}_{}".format(_size, _flows)
+        UDP_ROWS += [
+            ("{}B x{} dgram/s".format(_size, _flows), "udp", _t + "_pps", "{:.0f}", True, False),
+            ("{}B x{} Mbit/s".format(_size, _flows), "udp", _t + "_mbps", "{:.1f}", True, False),
+            ("{}B x{} loss %".format(_size, _flows), "udp", _t + "_loss", "{:.2f}", True, True),
+        ]
+UDP_ROWS.append(("1400B x16 paced: loss %", "udp", "udp_loss_1400_16_at_rate", "{:.2f}", True,
+                 True))
 
 
 def load(path):
@@ -126,7 +138,7 @@ def main():
                    " ".join(b + "%" for b in busy))
     out.append("")
 
-    have = {p for (sec, _), cells in data.items() if sec != "relay" for p in cells}
+    have = {p for (sec, _), cells in data.items() if sec not in ("relay", "udp") for p in cells}
     if have:
         out += table(data, MAIN_ROWS, PEERS,
                      [("sluice/direct", "sluice", "direct"),
@@ -159,8 +171,16 @@ def main():
                      [("splice/buffer", "sluice-splice", "sluice-buffer")], meta)
         out.append("")
 
+    if any(sec == "udp" for sec, _ in data):
+        out.append("UDP forwarding (" + meta.get("udp", "") + ")")
+        out += table(data, UDP_ROWS, UDP_PEERS,
+                     [("sluice/socat", "sluice", "socat"),
+                      ("sluice/direct", "sluice", "direct")], meta)
+        out.append("")
+
     out.append("rounds")
     out += rounds(data, [r for r in MAIN_ROWS], PEERS, meta)
+    out += rounds(data, UDP_ROWS, UDP_PEERS, meta)
     if any(sec == "relay" for sec, _ in data):
         relay = {("iperf", m): c for (s, m), c in data.items() if s == "relay"}
         out += ["relay " + line if not line.startswith(" ") else line

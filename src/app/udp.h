@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "core/addr.h"
+#include "core/loop.h"
 
 struct worker;
 struct wlistener;
@@ -71,6 +72,21 @@ int udp_recv_batch(int fd, struct udp_batch *b, bool want_addr);
  * (EAGAIN) the rest is. Returns the number of datagrams dropped.
  */
 unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n);
+
+/*
+ * Wait for the fd to be readable. drained: the last receive came back
+ * short or empty, so the next arrival raises a fresh edge (IO_F_EDGE);
+ * otherwise (a handler stopped early to be fair) the level is re-read.
+ */
+static inline void udp_poll(struct io *io, struct io_req *req, bool drained, io_cb cb)
+{
+	req->op = IO_POLL_IN;
+	req->flags = drained ? IO_F_EDGE : 0;
+	req->buf = NULL;
+	req->len = 0;
+	req->cb = cb;
+	io_submit(io, req);
+}
 
 /* IPv4-mapped IPv6 becomes plain IPv4; everything else is copied. */
 void udp_addr_unmap(const union sockaddr_any *in, union sockaddr_any *out);

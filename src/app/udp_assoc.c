@@ -366,7 +366,7 @@ static void from_target(struct udp_assoc *a, struct udp_batch *b, unsigned int i
 	(*k)++;
 }
 
-static void relay_arm(struct udp_assoc *a);
+static void relay_arm(struct udp_assoc *a, bool drained);
 
 static bool is_transient(int err)
 {
@@ -378,6 +378,7 @@ static void on_relay(struct io_req *req)
 {
 	struct udp_assoc *a = container_of(req, struct udp_assoc, req);
 	struct udp_batch *b;
+	bool drained = false;
 
 	if (a->closed) {
 		maybe_released(a);
@@ -394,8 +395,10 @@ static void on_relay(struct io_req *req)
 			finish(a, n);
 			return;
 		}
-		if (n == 0)
+		if (n == 0) {
+			drained = true;
 			break;
+		}
 		for (unsigned int i = 0; i < (unsigned int)n; i++) {
 			const union sockaddr_any *from = &b->in_addr[i];
 			unsigned int before = k;
@@ -431,16 +434,18 @@ static void on_relay(struct io_req *req)
 		a->st.up_dgrams += up;
 		a->st.down_dgrams += k - up;
 		a->st.dropped += dropped;
-		if (n < UDP_BATCH)
+		if (n < UDP_BATCH) {
+			drained = true;
 			break;
+		}
 	}
-	relay_arm(a);
+	relay_arm(a, drained);
 }
 
-static void relay_arm(struct udp_assoc *a)
+static void relay_arm(struct udp_assoc *a, bool drained)
 {
 	if (!a->closed && io_is_open(&a->io))
-		io_submit_op(&a->io, &a->req, IO_POLL_IN, NULL, 0, on_relay);
+		udp_poll(&a->io, &a->req, drained, on_relay);
 }
 
 /* ---- the control connection ---- */
@@ -535,8 +540,7 @@ void udp_assoc_start(struct udp_assoc *a, struct io *ctl, udp_assoc_done_fn done
 	a->done = done;
 	a->released = released;
 	a->arg = arg;
-	io_hint_ready(&a->io, IO_READY_RD);
-	relay_arm(a);
+	relay_arm(a, false);
 	ctl_read(a);
 }
 

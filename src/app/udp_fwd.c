@@ -230,9 +230,9 @@ static void touch(struct udp_sess *s)
 
 static void on_upstream(struct io_req *req);
 
-static void arm_upstream(struct udp_sess *s)
+static void arm_upstream(struct udp_sess *s, bool drained)
 {
-	io_submit_op(&s->io, &s->req, IO_POLL_IN, NULL, 0, on_upstream);
+	udp_poll(&s->io, &s->req, drained, on_upstream);
 }
 
 /* Connect the upstream socket to a; 0 or -errno. */
@@ -255,7 +255,7 @@ static int sess_connect(struct udp_sess *s, const union sockaddr_any *a)
 		return err;
 	}
 	s->peer = *a;
-	arm_upstream(s);
+	arm_upstream(s, false);
 	return 0;
 }
 
@@ -388,6 +388,7 @@ static void on_listener(struct io_req *req)
 	struct wlistener *wl = container_of(req, struct wlistener, req);
 	struct udp_fwd *f = wl->udp;
 	struct udp_batch *b;
+	bool drained = false;
 
 	if (req->res == -ECANCELED || f->closed || !io_is_open(&wl->io))
 		return;
@@ -397,8 +398,10 @@ static void on_listener(struct io_req *req)
 		struct udp_sess *run = NULL;
 		unsigned int run_first = 0, run_n = 0;
 
-		if (n <= 0)
+		if (n <= 0) {
+			drained = n == 0;
 			break;
+		}
 		for (unsigned int i = 0; i < (unsigned int)n; i++) {
 			const union sockaddr_any *from = &b->in_addr[i];
 			uint32_t h = addr_hash(f, from);
@@ -437,12 +440,13 @@ static void on_listener(struct io_req *req)
 			run_n = 1;
 		}
 		flush_run(run, b, run_first, run_n);
-		if (n < UDP_BATCH)
+		if (n < UDP_BATCH) {	/* recvmmsg stops short only when the queue is empty */
+			drained = true;
 			break;
+		}
 	}
-	/* POLL_IN re-reads the level: datagrams left for later are not lost. */
 	if (io_is_open(&wl->io))
-		io_submit_op(&wl->io, &wl->req, IO_POLL_IN, NULL, 0, on_listener);
+		udp_poll(&wl->io, &wl->req, drained, on_listener);
 }
 
 /* Replies on a session's upstream socket go back to its client. */
@@ -452,6 +456,7 @@ static void on_upstream(struct io_req *req)
 	struct udp_fwd *f = s->f;
 	int lfd = f->wl->io.fd;
 	struct udp_batch *b;
+	bool drained = false;
 
 	if (s->dead) {
 		sess_free(s);
@@ -470,8 +475,10 @@ static void on_upstream(struct io_req *req)
 			s->dropped++;
 			continue;
 		}
-		if (n <= 0)
+		if (n <= 0) {
+			drained = n == 0;
 			break;
+		}
 		for (int i = 0; i < n; i++) {
 			struct mmsghdr *m = &b->out[k];
 
@@ -494,12 +501,14 @@ static void on_upstream(struct io_req *req)
 		s->dropped += dropped;
 		if (k)
 			touch(s);
-		if (n < UDP_BATCH)
+		if (n < UDP_BATCH) {
+			drained = true;
 			break;
+		}
 	}
 rearm:
 	if (io_is_open(&s->io))
-		arm_upstream(s);
+		arm_upstream(s, drained);
 }
 
 int udp_fwd_new(struct wlistener *wl)
@@ -529,8 +538,7 @@ int udp_fwd_new(struct wlistener *wl)
 
 void udp_fwd_start(struct wlistener *wl)
 {
-	io_hint_ready(&wl->io, IO_READY_RD);
-	io_submit_op(&wl->io, &wl->req, IO_POLL_IN, NULL, 0, on_listener);
+	udp_poll(&wl->io, &wl->req, false, on_listener);
 }
 
 void udp_fwd_close(struct wlistener *wl)
