@@ -34,5 +34,6 @@ start_sluice -w 1 -L "socks5://127.0.0.1:$F" -F "socks5://127.0.0.1:$(free_port)
 out=$(python3 "$K" s5 127.0.0.1 "$F" "$E" refused) || fail "UDP ASSOCIATE accepted with -F"
 [ "$out" = "reply 7" ] || fail "with -F: $out, expected reply 7 (command not supported)"
 wait_log 3 "closed: .*\(udp associate: not supported with -F\)$"
-"$SLUICE_BIN" --help | grep -q "ASSOCIATE is refused with -F" || fail "--help does not say UDP ASSOCIATE is refused with -F"
+"$SLUICE_BIN" --help >"$T/help"
+grep -q "ASSOCIATE is refused with -F" "$T/help" || fail "--help does not say UDP ASSOCIATE is refused with -F"
 stop_sluice
