@@ -64,6 +64,18 @@ PX_TABLES = [
      [("sluice/direct", "sluice-http", "direct"),
       ("sluice/tinyproxy", "sluice-http", "tinyproxy")]),
 ]
+UDP_PEERS = ["direct", "sluice", "socat"]
+UDP_ROWS = []
+for _size in (64, 1400):
+    for _flows in (1, 16):
+        _t = "udp_{}_{}".format(_size, _flows)
+        UDP_ROWS += [
+            ("{}B x{} dgram/s".format(_size, _flows), "udp", _t + "_pps", "{:.0f}", True, False),
+            ("{}B x{} Mbit/s".format(_size, _flows), "udp", _t + "_mbps", "{:.1f}", True, False),
+            ("{}B x{} loss %".format(_size, _flows), "udp", _t + "_loss", "{:.2f}", True, True),
+        ]
+UDP_ROWS.append(("1400B x16 paced: loss %", "udp", "udp_loss_1400_16_at_rate", "{:.2f}", True,
+                 True))
 
 
 def load(path):
@@ -212,6 +224,11 @@ def main():
                                                if sec == section)]
         if missing:
             out.append("n/a (not installed or failed): " + ", ".join(missing))
+    if any(sec == "udp" for sec, _ in data):
+        out.append("UDP forwarding (" + meta.get("udp", "") + ")")
+        out += table(data, UDP_ROWS, UDP_PEERS,
+                     [("sluice/socat", "sluice", "socat"),
+                      ("sluice/direct", "sluice", "direct")], meta)
         out.append("")
 
     out.append("rounds")
@@ -219,6 +236,7 @@ def main():
     for _, section, rows, peers, _ in PX_TABLES:
         out += [section + " " + line if not line.startswith(" ") else line
                 for line in rounds(data, rows, peers, meta)]
+    out += rounds(data, UDP_ROWS, UDP_PEERS, meta)
     if any(sec == "relay" for sec, _ in data):
         relay = {("iperf", m): c for (s, m), c in data.items() if s == "relay"}
         out += ["relay " + line if not line.startswith(" ") else line

@@ -6,7 +6,7 @@
 # against the same run's baselines.
 #
 #   bench/run.sh [--quick] [--rounds N] [--sluice PATH] [--rss-conns N]
-#                [--only iperf,connrate,rss,relay,socks5,socks5tput,httpconnect]
+#                [--only iperf,connrate,rss,relay,socks5,socks5tput,httpconnect,udp]
 #
 # Sections:
 #   iperf     iperf3 -t 5, 1 stream and -P 4: receiver Gbit/s, proxy CPU s/GB
@@ -24,6 +24,11 @@
 #             sluice socks5://, microsocks, dante
 #   httpconnect  as socks5, with "CONNECT ip:port HTTP/1.1" and the response
 #             head read to its end: sluice -L http://, tinyproxy, direct
+#   udp       tools/udpflood: 64 B and 1,400 B datagrams, 1 and 16 flows, closed
+#             loop (64 in flight per flow) to "udpflood echo": datagrams/s and
+#             Mbit/s back at the client; then loss at a fixed paced rate
+#             (UDP_RATE datagrams/s, 1,400 B, 16 flows). sluice -L udp://,
+#             socat UDP-LISTEN,fork, and direct
 #
 # Everything runs on 127.0.0.1, nothing is pinned: on a 2-core machine client,
 # proxy and server share the CPUs, the same way for every peer. Each proxy gets
@@ -42,7 +47,9 @@ CONN_T=5
 CONN_C=50
 TPUT_T=3    # socks5tput
 RSS_N=8000
-ALL_SECTIONS=iperf,connrate,rss,relay,socks5,socks5tput,httpconnect
+UDP_T=3     # udp
+UDP_RATE=20000
+ALL_SECTIONS=iperf,connrate,rss,relay,socks5,socks5tput,httpconnect,udp
 ONLY=$ALL_SECTIONS
 SLUICE=$ROOT/build/sluice
 QUICK=0
@@ -66,7 +73,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ "$QUICK" = 1 ]; then
-	IPERF_T=2 CONN_T=2 TPUT_T=2
+	IPERF_T=2 CONN_T=2 TPUT_T=2 UDP_T=2
 	[ "$ROUNDS_SET" = 1 ] || ROUNDS=1
 fi
 for s in ${ONLY//,/ }; do
@@ -685,6 +692,98 @@ run_pxrate_section() { # SECTION LABEL PEER...
 	done
 }
 
+# ---------------------------------------------------------------- udp
+UDP_ECHO_PID='' UDP_ECHO_PORT=''
+start_udp_echo() {
+	[ -n "$UDP_ECHO_PID" ] && return 0
+	alloc_port UDP_ECHO_PORT
+	"$TOOLS/udpflood" echo -p "$UDP_ECHO_PORT" >"$TMP/udpecho.log" 2>&1 &
+	UDP_ECHO_PID=$!
+	PIDS+=("$UDP_ECHO_PID")
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'udpflood echo on' "$TMP/udpecho.log" && return 0
+		sleep 0.05
+	done
+	die "udpflood echo did not start: $(cat "$TMP/udpecho.log")"
+}
+
+udp_bound() { # PORT: a UDP socket is bound to it
+	[ -n "$(ss -Huan "( sport = :$1 )" 2>/dev/null)" ]
+}
+
+# start_udp_proxy PEER TARGET_PORT: sets PROXY_PORT and PROXY_PID ("" for direct).
+start_udp_proxy() {
+	local peer=$1 target=$2 port dir i
+	PROXY_PID=
+	if [ "$peer" = direct ]; then
+		PROXY_PORT=$target
+		return 0
+	fi
+	alloc_port port
+	dir=$TMP/$peer-udp-$port
+	mkdir -p "$dir"
+	case "$peer" in
+	sluice)
+		"$SLUICE" -L "udp://127.0.0.1:$port/127.0.0.1:$target" --workers 2 \
+			--log-level warn >"$dir/log" 2>&1 &
+		;;
+	socat)
+		socat "UDP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "UDP:127.0.0.1:$target" \
+			>"$dir/log" 2>&1 &
+		;;
+	*) die "unknown udp peer $peer" ;;
+	esac
+	PROXY_PID=$!
+	PROXY_PORT=$port
+	PIDS+=("$PROXY_PID")
+	for ((i = 0; i < 100; i++)); do
+		udp_bound "$port" && break
+		kill -0 "$PROXY_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if ! udp_bound "$port"; then
+		log "error: $peer did not bind udp $port: $(tail -3 "$dir/log")"
+		kill_tree "$PROXY_PID"
+		PROXY_PID=
+		return 1
+	fi
+	sleep 0.2
+}
+
+udp_one() { # PEER SIZE FLOWS ROUND [RATE]
+	local peer=$1 size=$2 flows=$3 round=$4 rate=${5:-} out tag c0='' c1 mode=()
+	start_udp_proxy "$peer" "$UDP_ECHO_PORT" || return 1
+	[ -n "$rate" ] && mode=(-r "$rate")
+	[ -n "$PROXY_PID" ] && c0=$(cpu_ticks "$PROXY_PID")
+	out=$(timeout $((UDP_T + 20)) "$TOOLS/udpflood" send -p "$PROXY_PORT" -n "$flows" \
+		-s "$size" -t "$UDP_T" "${mode[@]}" 2>"$TMP/udpflood.err")
+	[ -n "$PROXY_PID" ] && c1=$(cpu_ticks "$PROXY_PID")
+	stop_proxy
+	if [[ "$out" != sent* ]]; then
+		log "  $peer: udpflood failed: $(head -c 300 "$TMP/udpflood.err")"
+		return 1
+	fi
+	# shellcheck disable=SC2086
+	set -- $out	# sent N recv N lost N loss_pct X rx_pps X rx_mbps X
+	if [ -n "$rate" ]; then
+		record udp "udp_loss_${size}_${flows}_at_rate" "$peer" "$round" "$8"
+		log "$(printf '  %-7s %5d B x %2d flows paced %d/s: loss %s%% (%s of %s)' \
+			"$peer" "$size" "$flows" "$rate" "$8" "$6" "$2")"
+		return 0
+	fi
+	tag=udp_${size}_${flows}
+	record udp "${tag}_pps" "$peer" "$round" "${10}"
+	record udp "${tag}_mbps" "$peer" "$round" "${12}"
+	record udp "${tag}_loss" "$peer" "$round" "$8"
+	local line
+	line=$(printf '  %-7s %5d B x %2d flows: %8.0f dgram/s %8.1f Mbit/s  loss %s%%' \
+		"$peer" "$size" "$flows" "${10}" "${12}" "$8")
+	if [ -n "$c0" ]; then
+		line+=$(printf '  proxy CPU %.2f s' "$(cpu_delta_s "$c0" "$c1")")
+	fi
+	log "$line"
+}
+
 # ---------------------------------------------------------------- run
 T_START=$SECONDS
 log "sluice bench: rounds=$ROUNDS iperf3 -t $IPERF_T, connrate ${CONN_T}s x $CONN_C, idle conns $RSS_N; sections: $ONLY"
@@ -738,6 +837,25 @@ if want httpconnect; then
 	run_pxrate_section httpconnect "HTTP CONNECT + 64 B each way" \
 		direct sluice-http tinyproxy
 fi
+if want udp; then
+	start_udp_echo
+	UDP_PEERS=(direct)
+	[ "$HAVE_SLUICE" = 1 ] && UDP_PEERS+=(sluice)
+	UDP_PEERS+=(socat)
+	for ((r = 1; r <= ROUNDS; r++)); do
+		round_start "[udp] round $r/$ROUNDS (${UDP_T}s each)"
+		for size in 64 1400; do
+			for flows in 1 16; do
+				for p in "${UDP_PEERS[@]}"; do
+					measure udp_one "$p" "$size" "$flows" "$r"
+				done
+			done
+		done
+		for p in "${UDP_PEERS[@]}"; do
+			measure udp_one "$p" 1400 16 "$r" "$UDP_RATE"
+		done
+	done
+fi
 ELAPSED=$((SECONDS - T_START))
 
 # ---------------------------------------------------------------- report
@@ -754,6 +872,7 @@ sluice_commit=$(git -C "$ROOT" log -1 --format='%h %cs' 2>/dev/null || echo '?')
 	echo "socat=$(socat -V 2>/dev/null | sed -n 's/^socat version \([^ ]*\).*/\1/p'), fork per connection, default 8k buffer"
 	echo "iperf3=$(iperf3 --version 2>/dev/null | head -1 | cut -d' ' -f2), -t $IPERF_T, receiver bits/s"
 	echo "connrate=${CONN_T}s, $CONN_C concurrent, 1 client thread, 64 B request and reply, client closes first"
+	echo "udp=tools/udpflood ${UDP_T}s, 64 in flight per flow; paced $UDP_RATE/s; sluice --workers 2; socat UDP-LISTEN fork"
 	echo "rss_conns=$RSS_N"
 	echo "rounds=$ROUNDS"
 	echo "elapsed=${ELAPSED}s"

@@ -22,6 +22,8 @@ const char *scheme_name(enum listen_scheme s)
 		return "http";
 	case SCHEME_PROXY:
 		return "proxy";
+	case SCHEME_UDP:
+		return "udp";
 	}
 	return "?";
 }
@@ -41,6 +43,8 @@ void config_defaults(struct config *c)
 	c->relay = RELAY_CHOICE_AUTO;
 	c->backlog = 4096;
 	c->dns_cache_size = 1024;
+	c->udp_timeout_ms = 60000;
+	c->udp_max_sessions = 16384;
 }
 
 void config_fini(struct config *c)
@@ -73,9 +77,13 @@ void cli_usage(FILE *out)
 "Listeners:\n"
 "  -L, --listen URL          tcp://BIND_HOST:PORT/TARGET_HOST:PORT\n"
 "                            forward every connection to the target.\n"
+"                            udp://BIND_HOST:PORT/TARGET_HOST:PORT\n"
+"                            forward datagrams: one session (own upstream\n"
+"                            socket) per client address.\n"
 "                            socks5://BIND_HOST:PORT\n"
-"                            a SOCKS5 proxy (CONNECT; username/password with\n"
-"                            --auth-file).\n"
+"                            a SOCKS5 proxy (CONNECT and UDP ASSOCIATE;\n"
+"                            username/password with --auth-file; UDP\n"
+"                            ASSOCIATE is refused with -F).\n"
 "                            socks4://BIND_HOST:PORT\n"
 "                            a SOCKS4/4a proxy (CONNECT; SOCKS4 has no\n"
 "                            passwords, so it is refused with --auth-file).\n"
@@ -130,6 +138,13 @@ void cli_usage(FILE *out)
 "                            IPv6 as [IP]:PORT; repeatable) instead of the\n"
 "                            ones in /etc/resolv.conf\n"
 "      --dns-cache-size N    names cached per worker, for their TTL (default 1024)\n"
+"      --udp-timeout T       udp:// sessions (one per client address) expire\n"
+"                            after this long without a datagram (default 60s)\n"
+"      --udp-max-sessions N  udp:// sessions per listener; when full the least\n"
+"                            recently active is evicted (default 16384)\n"
+"      --udp-advertise ADDR  BND.ADDR sent to SOCKS5 UDP ASSOCIATE clients\n"
+"                            (behind NAT); default: the address the client\n"
+"                            reached us on\n"
 "  -h, --help                show this help\n"
 "  -V, --version             show the version\n"
 "\n"
@@ -139,6 +154,7 @@ void cli_usage(FILE *out)
 "Examples:\n"
 "  sluice -L tcp://[::]:8080/127.0.0.1:80\n"
 "  sluice -L tcp://127.0.0.1:2222/db.internal:5432 -L tcp://127.0.0.1:2223/[::1]:22\n"
+"  sluice -L udp://[::]:5353/127.0.0.1:53 --udp-timeout 120\n"
 "\n"
 "Signals: SIGINT/SIGTERM stop gracefully (twice: at once), SIGHUP reopens the\n"
 "log file. Exit status: 0 after a clean stop, 1 on a runtime failure, 2 on bad\n"
@@ -228,15 +244,17 @@ int listen_url_parse(const char *url, struct listener_cfg *l, char *err, size_t 
 		l->scheme = SCHEME_HTTP;
 	} else if (slen == 5 && strncmp(url, "proxy", 5) == 0) {
 		l->scheme = SCHEME_PROXY;
+	} else if (slen == 3 && strncmp(url, "udp", 3) == 0) {
+		l->scheme = SCHEME_UDP;
 	} else {
-		seterr(err, errlen, "-L '%s': unknown scheme '%.*s' (expected tcp, socks5, socks4, "
-		       "http or proxy)", url,
+		seterr(err, errlen, "-L '%s': unknown scheme '%.*s' (expected tcp, udp, socks5, "
+		       "socks4, http or proxy)", url,
 		       (int)(slen > 32 ? 32 : slen), url);
 		return -1;
 	}
 	rest = sep + 3;
 	slash = strchr(rest, '/');
-	if (l->scheme != SCHEME_TCP) {	/* a proxy: clients say where to go */
+	if (l->scheme != SCHEME_TCP && l->scheme != SCHEME_UDP) { /* a proxy: clients say where to go */
 		size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
 
 		if (slash && slash[1] != '\0') {
@@ -252,7 +270,8 @@ int listen_url_parse(const char *url, struct listener_cfg *l, char *err, size_t 
 		goto done;
 	}
 	if (!slash || slash[1] == '\0') {
-		seterr(err, errlen, "-L '%s': missing target (tcp://BIND_HOST:PORT/TARGET_HOST:PORT)", url);
+		seterr(err, errlen, "-L '%s': missing target (%.*s://BIND_HOST:PORT/TARGET_HOST:PORT)",
+		       url, (int)slen, url);
 		return -1;
 	}
 	if (addr_split(rest, (size_t)(slash - rest), l->bind_host, &l->bind_port, &why) < 0) {
@@ -295,6 +314,9 @@ enum {
 	OPT_ALLOW_PRIVATE,
 	OPT_DNS_CACHE_SIZE,
 	OPT_BIND_TIMEOUT,
+	OPT_UDP_TIMEOUT,
+	OPT_UDP_MAX_SESSIONS,
+	OPT_UDP_ADVERTISE,
 };
 
 static const struct option long_opts[] = {
@@ -318,6 +340,9 @@ static const struct option long_opts[] = {
 	{ "allow-private", no_argument, NULL, OPT_ALLOW_PRIVATE },
 	{ "dns-cache-size", required_argument, NULL, OPT_DNS_CACHE_SIZE },
 	{ "bind-timeout", required_argument, NULL, OPT_BIND_TIMEOUT },
+	{ "udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT },
+	{ "udp-max-sessions", required_argument, NULL, OPT_UDP_MAX_SESSIONS },
+	{ "udp-advertise", required_argument, NULL, OPT_UDP_ADVERTISE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -411,6 +436,47 @@ static int parse_duration_opt(const char *name, const char *arg, uint32_t *ms,
 		return -1;
 	}
 	return 0;
+}
+
+/* The UDP options, in one place. */
+static int udp_opt_parse(struct config *c, int opt, const char *arg, char *err, size_t errlen)
+{
+	char *end;
+	long v;
+
+	switch (opt) {
+	case OPT_UDP_TIMEOUT:
+		return parse_duration_opt("udp-timeout", arg, &c->udp_timeout_ms, false, err,
+					  errlen);
+	case OPT_UDP_MAX_SESSIONS:
+		errno = 0;
+		v = strtol(arg, &end, 10);
+		if (errno || *end || end == arg || v < 1 || v > 1000000) {
+			seterr(err, errlen, "--udp-max-sessions '%s': expected a number from 1 to 1000000",
+			       arg);
+			return -1;
+		}
+		c->udp_max_sessions = (uint32_t)v;
+		return 0;
+	default: {
+		char host[HOST_MAX + 1];
+		size_t n = strlen(arg);
+
+		if (n > 2 && arg[0] == '[' && arg[n - 1] == ']' && n - 2 <= HOST_MAX) {
+			memcpy(host, arg + 1, n - 2);
+			host[n - 2] = '\0';
+		} else if (n <= HOST_MAX) {
+			memcpy(host, arg, n + 1);
+		} else {
+			host[0] = '\0';
+		}
+		if (!addr_from_literal(host, 0, &c->udp_advertise)) {
+			seterr(err, errlen, "--udp-advertise '%s': expected an IP address", arg);
+			return -1;
+		}
+		return 0;
+	}
+	}
 }
 
 enum cli_action cli_parse(int argc, char **argv, struct config *c,
@@ -534,6 +600,12 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 			c->dns_cache_size = (size_t)v;
 			break;
 		}
+		case OPT_UDP_TIMEOUT:
+		case OPT_UDP_MAX_SESSIONS:
+		case OPT_UDP_ADVERTISE:
+			if (udp_opt_parse(c, opt, optarg, err, errlen) < 0)
+				return CLI_ERROR;
+			break;
 		case 'h':
 			return CLI_HELP;
 		case 'V':
@@ -559,6 +631,7 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 	if (c->nlisteners == 0 && add_listener(c, CLI_DEFAULT_LISTENER, err, errlen) < 0)
 		return CLI_ERROR;
 	for (size_t i = 0; i < c->nlisteners; i++)
-		c->listeners[i].need_auth = c->auth_file && c->listeners[i].scheme != SCHEME_TCP;
+		c->listeners[i].need_auth = c->auth_file && c->listeners[i].scheme != SCHEME_TCP &&
+					    c->listeners[i].scheme != SCHEME_UDP;
 	return CLI_RUN;
 }

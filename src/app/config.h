@@ -19,6 +19,7 @@ enum listen_scheme {
 	SCHEME_SOCKS4,		/* socks4://BIND: SOCKS4/4a proxy */
 	SCHEME_HTTP,		/* http://BIND: HTTP proxy (CONNECT and absolute-form) */
 	SCHEME_PROXY,		/* proxy://BIND: all three, detected per connection */
+	SCHEME_UDP,		/* udp://BIND/TARGET: forward datagrams (src/app/udp_fwd.c) */
 };
 
 /* "tcp", "socks5", ... */
@@ -67,6 +68,10 @@ struct config {
 	size_t nhops;
 	bool allow_open;		/* unauthenticated proxies on public addresses */
 	bool allow_private;		/* public proxies may reach private addresses */
+	/* UDP (udp:// and SOCKS5 UDP ASSOCIATE, src/app/udp*.c) */
+	uint32_t udp_timeout_ms;	/* udp:// sessions expire idle this long */
+	uint32_t udp_max_sessions;	/* udp:// sessions per listener (all workers) */
+	union sockaddr_any udp_advertise; /* BND.ADDR for UDP ASSOCIATE, or family 0 */
 };
 
 void config_defaults(struct config *c);

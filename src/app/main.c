@@ -92,9 +92,10 @@ static int *open_listeners(struct config *cfg, unsigned int nworkers)
 
 		resolve_bind(l);
 		addr_format(&l->bind, a, sizeof(a));
-		err = sock_probe_bind(&l->bind);
+		err = l->scheme == SCHEME_UDP ? sock_probe_bind_udp(&l->bind) : sock_probe_bind(&l->bind);
 		for (unsigned int k = 0; !err && k < nworkers; k++) {
-			int fd = sock_listen_tcp(&l->bind, true, cfg->backlog);
+			int fd = l->scheme == SCHEME_UDP ? sock_bind_udp(&l->bind, true) :
+				 sock_listen_tcp(&l->bind, true, cfg->backlog);
 
 			if (fd < 0)
 				err = fd;
@@ -122,7 +123,8 @@ static void check_open_proxies(struct config *cfg)
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		struct listener_cfg *l = &cfg->listeners[i];
 
-		if (l->scheme == SCHEME_TCP || l->need_auth || cfg->allow_open)
+		if (l->scheme == SCHEME_TCP || l->scheme == SCHEME_UDP || l->need_auth ||
+		    cfg->allow_open)
 			continue;
 		resolve_bind(l);
 		if (!addr_is_loopback(&l->bind))
@@ -308,8 +310,8 @@ int main(int argc, char **argv)
 		const struct listener_cfg *l = &cfg.listeners[i];
 
 		addr_format(&l->bind, a, sizeof(a));
-		if (l->scheme == SCHEME_TCP)
-			log_info(&log, "listening on tcp://%s -> %s%s%s:%u", a,
+		if (l->scheme == SCHEME_TCP || l->scheme == SCHEME_UDP)
+			log_info(&log, "listening on %s://%s -> %s%s%s:%u", scheme_name(l->scheme), a,
 				 strchr(l->target_host, ':') ? "[" : "", l->target_host,
 				 strchr(l->target_host, ':') ? "]" : "", l->target_port);
 		else

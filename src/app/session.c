@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/udp.h"
 #include "core/sock.h"
 #include "core/util.h"
 
@@ -70,9 +71,12 @@ static void maybe_free(struct session *s)
 {
 	struct worker *w = s->w;
 
-	if (dial_is_busy(&s->dial) || relay_is_busy(&s->relay) || hs_busy(s->hs))
+	if (dial_is_busy(&s->dial) || relay_is_busy(&s->relay) || hs_busy(s->hs) ||
+	    (s->assoc && udp_assoc_is_busy(s->assoc)))
 		return;
 	hs_free(s);
+	udp_assoc_free(s->assoc);
+	s->assoc = NULL;
 	list_del(&s->link);
 	pool_put(&w->session_pool, s);
 	worker_session_gone(w);
@@ -97,7 +101,11 @@ static void log_close(struct session *s, int err)
 
 	if (!log_on(s->w->log, LOG_INFO))
 		return;
-	if (s->dial.peer.sa.sa_family)
+	if (s->assoc) {		/* UDP ASSOCIATE: payload bytes, both ways */
+		s->relay.dir[0].bytes = udp_assoc_stats(s->assoc)->up_bytes;
+		s->relay.dir[1].bytes = udp_assoc_stats(s->assoc)->down_bytes;
+		snprintf(target, sizeof(target), "udp-associate");
+	} else if (s->dial.peer.sa.sa_family)
 		addr_format(&s->dial.peer, target, sizeof(target));
 	else if (requested(s)->host)
 		snprintf(target, sizeof(target), "%s:%u", requested(s)->host, requested(s)->port);
@@ -144,8 +152,57 @@ static void close_early(struct session *s, int err, const char *why)
 	bind_cancel(s->bind);
 	s->bind = NULL;
 	log_close(s, err);
+	if (s->assoc)
+		udp_assoc_close(s->assoc);
 	close_ios(s, err);
 	maybe_free(s);
+}
+
+/* --- SOCKS5 UDP ASSOCIATE: the relay lives as long as the control connection --- */
+
+static void on_assoc_done(void *arg, int err)
+{
+	struct session *s = arg;
+
+	close_early(s, err, err ? NULL : "udp associate: control connection closed");
+}
+
+static void on_assoc_released(void *arg)
+{
+	maybe_free(arg);
+}
+
+static void after_ingress(struct session *s);
+
+static void start_udp(struct session *s)
+{
+	struct handshake *hs = s->hs;
+	union sockaddr_any local = { 0 }, bound = { 0 };
+	int err = -EOPNOTSUPP;	/* through -F: not tunnelled (yet), say so */
+
+	if (!s->w->cfg->nhops) {
+		err = sock_local_addr(s->client.fd, &local);
+		if (!err)
+			s->assoc = udp_assoc_new(s->w, &s->peer, hs->ctx.target.port, &local,
+						 s->wl->deny_private, &bound, &err);
+	}
+	s->state = SESSION_REPLYING;
+	hs->ctx.ops->connected(&hs->ctx, s->assoc ? 0 : err, &bound);
+	if (hs->ctx.event == INGRESS_CLOSE) {
+		hs->close_after_flush = true;
+		if (!hs->ctx.why)
+			hs->ctx.why = err == -EOPNOTSUPP ? "udp associate: not supported with -F" :
+							   "udp associate failed";
+	}
+	after_ingress(s);
+}
+
+static void hold_udp(struct session *s)
+{
+	loop_timer_cancel(s_loop(s), &s->timer);
+	hs_free(s);		/* bytes after the request mean nothing: dropped */
+	s->state = SESSION_UDP;
+	udp_assoc_start(s->assoc, &s->client, on_assoc_done, on_assoc_released, s);
 }
 
 /* --- relay --- */
@@ -411,6 +468,13 @@ static void act(struct session *s)
 		return;
 	case INGRESS_CLOSE:
 		close_early(s, -ECONNABORTED, hs->ctx.why ? hs->ctx.why : "refused");
+		return;
+	case INGRESS_UDP_ASSOCIATE:
+		hs->ctx.event = INGRESS_NONE;
+		start_udp(s);
+		return;
+	case INGRESS_HOLD:
+		hold_udp(s);
 		return;
 	}
 }

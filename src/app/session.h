@@ -25,6 +25,7 @@ enum session_state {
 	SESSION_DIALING,
 	SESSION_REPLYING,	/* egress answered: flushing the ingress's reply */
 	SESSION_RELAYING,
+	SESSION_UDP,		/* holding a SOCKS5 UDP association (src/app/udp_assoc.c) */
 	SESSION_CLOSING,
 };
 
@@ -42,6 +43,7 @@ struct session {
 	struct dial dial;		/* direct egress */
 	struct chain *chain;		/* -F egress while negotiating, or NULL */
 	struct bind_wait *bind;		/* BIND waiting for its peer, or NULL */
+	struct udp_assoc *assoc;	/* owned: UDP ASSOCIATE relay, or NULL */
 	struct relay relay;
 	uint64_t frame_state[4];	/* the ingress's up_frame state, kept for the relay */
 	struct timer timer;		/* handshake deadline, then idle timeout */

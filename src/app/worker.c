@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "app/session.h"
+#include "app/udp.h"
 #include "core/util.h"
 
 /* Pause after an accept error that says we are out of something. */
@@ -101,6 +102,7 @@ static void close_listeners(struct worker *w)
 {
 	for (size_t i = 0; i < w->nlisteners; i++) {
 		loop_timer_cancel(&w->loop, &w->listeners[i].backoff);
+		udp_fwd_close(&w->listeners[i]);
 		io_close(&w->listeners[i].io);
 	}
 }
@@ -289,7 +291,8 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 		 * SSRF guard: a proxy others can reach must not become their
 		 * way into our loopback or private networks.
 		 */
-		wl->deny_private = lc->scheme != SCHEME_TCP && !cfg->allow_private &&
+		wl->deny_private = lc->scheme != SCHEME_TCP && lc->scheme != SCHEME_UDP &&
+				   !cfg->allow_private &&
 				   !addr_is_loopback(&lc->bind);
 		wl->target.port = lc->target_port;
 		if (lc->target_is_addr)
@@ -300,11 +303,16 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 		if (err)
 			goto out_listeners;
 		w->nlisteners = i + 1;
+		if (lc->scheme == SCHEME_UDP && (err = udp_fwd_new(wl)) < 0)
+			goto out_listeners;
 	}
 	return 0;
 
 out_listeners:
 	close_listeners(w);
+	loop_drain(&w->loop);
+	for (size_t i = 0; i < w->nlisteners; i++)
+		udp_fwd_free(&w->listeners[i]);
 	free(w->listeners);
 	w->listeners = NULL;
 out_ev:
@@ -328,8 +336,12 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	int err;
 
-	for (size_t i = 0; i < w->nlisteners; i++)
-		accept_next(&w->listeners[i]);
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		if (w->listeners[i].udp)
+			udp_fwd_start(&w->listeners[i]);
+		else
+			accept_next(&w->listeners[i]);
+	}
 	event_arm(w);
 	timer_init(&w->housekeeping, on_housekeeping);
 	loop_timer_arm(&w->loop, &w->housekeeping, HOUSEKEEPING_MS);
@@ -396,6 +408,9 @@ void worker_fini(struct worker *w)
 	w->auth_cache = NULL;
 	pthread_mutex_destroy(&w->auth_mu);
 	close_listeners(w);
+	for (size_t i = 0; i < w->nlisteners; i++)
+		udp_fwd_free(&w->listeners[i]);
+	udp_batch_free(w);
 	free(w->listeners);
 	w->listeners = NULL;
 	io_close(&w->evio);

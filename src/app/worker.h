@@ -38,6 +38,7 @@ struct wlistener {
 	struct worker *w;		/* back pointer */
 	bool paused;			/* waiting for fds to free up */
 	bool deny_private;		/* proxy on a public address: no private targets */
+	struct udp_fwd *udp;		/* owned: udp:// sessions, or NULL (src/app/udp.h) */
 };
 
 enum worker_cmd {
@@ -80,6 +81,7 @@ struct worker {
 	_Atomic int cmd;		/* enum worker_cmd requested by main */
 	struct timer housekeeping;	/* trims idle pools every second */
 	uint64_t bufs_gets, pipes_gets;	/* pool use seen at the last tick */
+	struct udp_batch *udp;		/* owned: datagram scratch, made on first use */
 	struct io evio;			/* eventfd: main -> worker wake-ups */
 	struct io_req evreq;
 };

@@ -78,6 +78,14 @@ struct io_req {
  */
 #define IO_F_PEEK	0x1
 
+/*
+ * POLL_IN only: the caller has just drained the fd itself (a non-blocking
+ * call said EAGAIN, or a recvmmsg() came back short), so wait for the next
+ * readiness edge instead of asking the kernel to report the level again:
+ * saves an epoll_ctl() per wait. Backends that poll levels ignore it.
+ */
+#define IO_F_EDGE	0x2
+
 /* Readiness bits the epoll backend keeps per handle. */
 #define IO_READY_RD	0x1
 #define IO_READY_WR	0x2

@@ -257,7 +257,8 @@ static void ep_submit(struct loop *l, struct io_req *req)
 		io->rd = req;
 		if (req->op == IO_POLL_IN) {
 			io->ready &= ~IO_READY_RD;
-			ep_rearm(l, io);
+			if (!(req->flags & IO_F_EDGE))
+				ep_rearm(l, io);
 		} else if (io->ready & IO_READY_RD) {
 			try_read(l, io, req);
 		}

@@ -4,6 +4,13 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+static int sock_new_type(int family, int type)
+{
+	int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	return fd < 0 ? -errno : fd;
+}
+
 static int sock_new(int family)
 {
 	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
@@ -16,9 +23,9 @@ static int set_int(int fd, int level, int opt, int v)
 	return setsockopt(fd, level, opt, &v, sizeof(v)) < 0 ? -errno : 0;
 }
 
-static int bind_common(const union sockaddr_any *a, bool reuseport)
+static int bind_type(const union sockaddr_any *a, bool reuseport, int type)
 {
-	int fd = sock_new(a->sa.sa_family), err;
+	int fd = sock_new_type(a->sa.sa_family, type), err;
 
 	if (fd < 0)
 		return fd;
@@ -34,6 +41,32 @@ static int bind_common(const union sockaddr_any *a, bool reuseport)
 		return err;
 	}
 	return fd;
+}
+
+static int bind_common(const union sockaddr_any *a, bool reuseport)
+{
+	return bind_type(a, reuseport, SOCK_STREAM);
+}
+
+int sock_bind_udp(const union sockaddr_any *a, bool reuseport)
+{
+	return bind_type(a, reuseport, SOCK_DGRAM);
+}
+
+int sock_probe_bind_udp(const union sockaddr_any *a)
+{
+	int fd = bind_type(a, false, SOCK_DGRAM);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+void sock_set_buffers(int fd, int bytes)
+{
+	(void)set_int(fd, SOL_SOCKET, SO_RCVBUF, bytes);
+	(void)set_int(fd, SOL_SOCKET, SO_SNDBUF, bytes);
 }
 
 int sock_listen_tcp(const union sockaddr_any *a, bool reuseport, int backlog)

@@ -28,6 +28,17 @@ int sock_probe_bind(const union sockaddr_any *a);
 int sock_connect_tcp(const union sockaddr_any *a, bool *in_progress);
 
 void sock_set_nodelay(int fd);
+
+/*
+ * Bound UDP socket, non-blocking, close-on-exec, SO_REUSEADDR, and
+ * SO_REUSEPORT when reuseport (the kernel then spreads flows over the
+ * sockets by 4-tuple hash). An IPv6 wildcard is dual-stack.
+ */
+int sock_bind_udp(const union sockaddr_any *a, bool reuseport);
+/* sock_probe_bind() for UDP. 0 or -errno. */
+int sock_probe_bind_udp(const union sockaddr_any *a);
+/* SO_RCVBUF and SO_SNDBUF (capped by the kernel's rmem_max/wmem_max). */
+void sock_set_buffers(int fd, int bytes);
 /* Local address of a connected socket. 0 or -errno. */
 int sock_local_addr(int fd, union sockaddr_any *a);
 

@@ -30,6 +30,11 @@ enum ingress_event {
 	INGRESS_AUTH,		/* check ctx->user/ctx->pass, then call auth_result() */
 	INGRESS_RELAY,		/* handshake done: relay bytes from now on */
 	INGRESS_CLOSE,		/* flush ctx->out, then close (a refusal already written) */
+	INGRESS_UDP_ASSOCIATE,	/* open a UDP relay (SOCKS5 UDP ASSOCIATE): ctx->target.port
+				 * is the client's announced UDP port (0: not known); then
+				 * call connected() with the relay's address as bound */
+	INGRESS_HOLD,		/* reply flushed: no relay, keep the connection open until
+				 * the client closes it (it carries a UDP association) */
 };
 
 /* Why a session ends in the handshake, for the log line. */

@@ -2,8 +2,8 @@
  * SOCKS5 (RFC 1928) with username/password (RFC 1929): greeting, optional
  * auth, request, then the reply once the egress has answered. CONNECT and
  * BIND are served (BIND: two replies, the listening address, then the
- * peer's); UDP ASSOCIATE is answered "command not supported" until it is
- * implemented.
+ * peer's), and UDP ASSOCIATE (the session opens the UDP relay, see
+ * src/app/udp_assoc.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -18,6 +18,7 @@ enum s5_phase {
 	S5_AUTH_WAIT,		/* the session checks the credentials */
 	S5_REQUEST,
 	S5_DIALING,
+	S5_UDP,			/* the session opens a UDP relay */
 	S5_DONE,
 };
 
@@ -49,6 +50,8 @@ uint8_t socks5_rep_for_error(int err)
 	case -EACCES:
 	case -EPERM:		/* refused by policy */
 		return SOCKS5_REP_NOT_ALLOWED;
+	case -EOPNOTSUPP:	/* UDP ASSOCIATE with -F */
+		return SOCKS5_REP_CMD_NOT_SUPPORTED;
 	default:
 		return SOCKS5_REP_GENERAL_FAILURE;
 	}
@@ -149,6 +152,14 @@ static int on_request(struct ingress_ctx *ctx, const uint8_t *in, size_t len)
 			   "address type not supported" : "bad SOCKS5 request";
 		return -1;
 	}
+	if (r.reply == SOCKS5_REP_SUCCEEDED && r.cmd == SOCKS5_CMD_UDP_ASSOCIATE) {
+		/* DST.ADDR/DST.PORT: where the client will send from (maybe zeros). */
+		memset(&ctx->target, 0, sizeof(ctx->target));
+		ctx->target.port = r.dst.port;
+		ctx->event = INGRESS_UDP_ASSOCIATE;
+		st(ctx)->phase = S5_UDP;
+		return n;
+	}
 	if (r.reply != SOCKS5_REP_SUCCEEDED ||
 	    (r.cmd != SOCKS5_CMD_CONNECT && r.cmd != SOCKS5_CMD_BIND)) {
 		reply(ctx, SOCKS5_REP_CMD_NOT_SUPPORTED, NULL);
@@ -193,8 +204,8 @@ static void s5_connected(struct ingress_ctx *ctx, int err, const union sockaddr_
 	}
 	ingress_proto_from_sockaddr(bound, &bnd);
 	reply(ctx, SOCKS5_REP_SUCCEEDED, &bnd);
+	ctx->event = st(ctx)->phase == S5_UDP ? INGRESS_HOLD : INGRESS_RELAY;
 	st(ctx)->phase = S5_DONE;
-	ctx->event = INGRESS_RELAY;
 }
 
 /* BIND's first reply: where the peer is to connect. */

@@ -152,7 +152,8 @@ port_listening() {
 	local hex
 	printf -v hex '%04X' "$1"
 	# (no pipe into grep -q: with pipefail, the writer's SIGPIPE fails it)
-	_in_ns grep -qsE "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:[0-9A-F]+ 0A " /proc/net/tcp /proc/net/tcp6
+	_in_ns grep -qsE "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:[0-9A-F]+ 0A " /proc/net/tcp /proc/net/tcp6 ||
+		_in_ns grep -qsE "^ *[0-9]+: [0-9A-F]+:$hex 0+:0000 07 " /proc/net/udp /proc/net/udp6	# udp:// (bound)
 }
 
 _in_ns() {

@@ -391,6 +391,12 @@ static void test_udp(void)
 		B("short", "\x00\x00\x00"),
 		B("atyp 2", "\x00\x00\x00\x02\x01\x02\x03\x04\x00\x35" "data"),
 		B("empty domain", "\x00\x00\x00\x03\x00\x00\x35" "data"),
+		B("atyp 0", "\x00\x00\x00\x00\x01\x02\x03\x04\x00\x35"),
+		B("atyp 255", "\x00\x00\x00\xff\x01\x02\x03\x04\x00\x35"),
+		B("short v6", "\x00\x00\x00\x04" "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01" "\x30"),
+		B("short v4 port", "\x00\x00\x00\x01\x7f\x00\x00\x01\x00"),
+		B("domain past end", "\x00\x00\x00\x03\xc8" "abc\x00\x35"),
+		B("NUL in domain", "\x00\x00\x00\x03\x03" "a\x00b" "\x00\x35" "data"),
 	};
 	struct socks5_udp u;
 	struct proto_addr a;
@@ -424,6 +430,23 @@ static void test_udp(void)
 	CHECK_EQ_INT(socks5_parse_udp(buf, SOCKS5_UDP_HEADER_MAX, &u), SOCKS5_UDP_HEADER_MAX);
 	CHECK(u.addr.type == PROTO_ADDR_DOMAIN && u.addr.len == 255 && u.addr.port == 9);
 	CHECK_EQ_INT(socks5_write_udp_header(buf, SOCKS5_UDP_HEADER_MAX - 1, &a), -1);
+
+	/* A reply header for an IPv6 source written in front of the payload parses back. */
+	{
+		uint8_t dg[22 + 5];
+		int n;
+
+		proto_addr_set_ipv6(&a, U8("\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x02"), 51820);
+		memcpy(dg + 22, "hello", 5);
+		n = socks5_write_udp_header(dg, 22, &a);
+		CHECK_EQ_INT(n, 22);
+		CHECK_EQ_INT(socks5_parse_udp(dg, sizeof(dg), &u), 22);
+		CHECK(u.frag == 0 && u.addr.type == PROTO_ADDR_IPV6 && u.addr.port == 51820 &&
+		      memcmp(u.addr.bytes, a.bytes, 16) == 0 && memcmp(dg + u.data_off, "hello", 5) == 0);
+		/* unencodable address: nothing written */
+		a.type = PROTO_ADDR_NONE;
+		CHECK_EQ_INT(socks5_write_udp_header(dg, sizeof(dg), &a), -1);
+	}
 }
 
 static void test_addr_helpers(void)

@@ -1,0 +1,147 @@
+/* The per-worker datagram scratch and address helpers shared by udp_fwd.c and udp_assoc.c. */
+#include "app/udp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/worker.h"
+
+struct udp_batch *udp_batch_get(struct worker *w)
+{
+	struct udp_batch *b = w->udp;
+
+	if (b)
+		return b;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	/* Pages are touched only as datagrams fill them: small ones cost little. */
+	b->buf = malloc((size_t)UDP_BATCH * UDP_SLOT);
+	if (!b->buf) {
+		free(b);
+		return NULL;
+	}
+	w->udp = b;
+	return b;
+}
+
+void udp_batch_free(struct worker *w)
+{
+	if (!w->udp)
+		return;
+	free(w->udp->buf);
+	free(w->udp);
+	w->udp = NULL;
+}
+
+int udp_recv_batch(int fd, struct udp_batch *b, bool want_addr)
+{
+	int n;
+
+	for (unsigned int i = 0; i < UDP_BATCH; i++) {
+		struct msghdr *h = &b->in[i].msg_hdr;
+
+		b->in_iov[i].iov_base = udp_slot(b, i);
+		b->in_iov[i].iov_len = UDP_PAYLOAD_MAX;
+		h->msg_iov = &b->in_iov[i];
+		h->msg_iovlen = 1;
+		h->msg_name = want_addr ? &b->in_addr[i] : NULL;
+		h->msg_namelen = want_addr ? sizeof(b->in_addr[i]) : 0;
+		h->msg_control = NULL;
+		h->msg_controllen = 0;
+		h->msg_flags = 0;
+		b->in[i].msg_len = 0;
+	}
+	do
+		n = recvmmsg(fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	for (int i = 0; i < n; i++)
+		if (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)
+			b->in[i].msg_len = 0;
+	return n;
+}
+
+unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n)
+{
+	unsigned int done = 0, dropped = 0;
+	bool retried = false;
+
+	while (done < n) {
+		int r = sendmmsg(fd, b->out + done, n - done, MSG_DONTWAIT);
+
+		if (r > 0) {
+			done += (unsigned int)r;
+			retried = false;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+			dropped += n - done;	/* no room: UDP drops, we do too */
+			break;
+		}
+		/*
+		 * An ICMP error queued on a connected socket (ECONNREFUSED...)
+		 * fails the next send without sending it: try that one again.
+		 */
+		if (!retried && r < 0 && errno == ECONNREFUSED) {
+			retried = true;
+			continue;
+		}
+		retried = false;
+		done++;
+		dropped++;
+	}
+	return dropped;
+}
+
+void udp_addr_unmap(const union sockaddr_any *in, union sockaddr_any *out)
+{
+	if (in->sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in->sin6.sin6_addr)) {
+		memset(out, 0, sizeof(*out));
+		out->sin.sin_family = AF_INET;
+		out->sin.sin_port = in->sin6.sin6_port;
+		memcpy(&out->sin.sin_addr, in->sin6.sin6_addr.s6_addr + 12, 4);
+		return;
+	}
+	if (out != in)
+		memcpy(out, in, sizeof(*out));
+}
+
+void udp_addr_map(const union sockaddr_any *in, union sockaddr_any *out)
+{
+	if (in->sa.sa_family == AF_INET) {
+		union sockaddr_any m;
+
+		memset(&m, 0, sizeof(m));
+		m.sin6.sin6_family = AF_INET6;
+		m.sin6.sin6_port = in->sin.sin_port;
+		m.sin6.sin6_addr.s6_addr[10] = 0xff;
+		m.sin6.sin6_addr.s6_addr[11] = 0xff;
+		memcpy(m.sin6.sin6_addr.s6_addr + 12, &in->sin.sin_addr, 4);
+		*out = m;
+		return;
+	}
+	if (out != in)
+		memcpy(out, in, sizeof(*out));
+}
+
+bool udp_addr_eq(const union sockaddr_any *a, const union sockaddr_any *b, bool with_port)
+{
+	union sockaddr_any x, y;
+
+	udp_addr_unmap(a, &x);
+	udp_addr_unmap(b, &y);
+	if (x.sa.sa_family != y.sa.sa_family)
+		return false;
+	if (x.sa.sa_family == AF_INET)
+		return x.sin.sin_addr.s_addr == y.sin.sin_addr.s_addr &&
+		       (!with_port || x.sin.sin_port == y.sin.sin_port);
+	if (x.sa.sa_family == AF_INET6)
+		return memcmp(&x.sin6.sin6_addr, &y.sin6.sin6_addr, 16) == 0 &&
+		       (!with_port || x.sin6.sin6_port == y.sin6.sin6_port);
+	return false;
+}

@@ -1,0 +1,153 @@
+/*
+ * UDP in sluice: udp:// forwarding (udp_fwd.c) and SOCKS5 UDP ASSOCIATE
+ * relays (udp_assoc.c), both on the worker's loop.
+ *
+ * Datagram sockets do not fit the loop's one-request-one-buffer shape, so
+ * both wait for IO_POLL_IN readiness and then move datagrams themselves in
+ * batches with non-blocking recvmmsg()/sendmmsg(), through one scratch
+ * batch per worker (struct udp_batch). A batch is received and sent on
+ * before the handler returns, so one scratch serves every UDP socket of a
+ * worker. See docs/internals/udp.md.
+ */
+#ifndef SLUICE_APP_UDP_H
+#define SLUICE_APP_UDP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/addr.h"
+#include "core/loop.h"
+
+struct worker;
+struct wlistener;
+struct io;
+
+/* Datagrams per recvmmsg()/sendmmsg() call. */
+#define UDP_BATCH	32
+/* recvmmsg() calls per readiness event before other sockets get a turn. */
+#define UDP_ROUNDS	8
+/* Room in front of each received datagram for a SOCKS5 UDP header (IP sources). */
+#define UDP_HEADROOM	32
+/* Largest UDP payload (IPv6 without jumbograms; IPv4 carries at most 65,507). */
+#define UDP_PAYLOAD_MAX	65535
+#define UDP_SLOT	(UDP_HEADROOM + UDP_PAYLOAD_MAX + 1)
+/* Socket buffers we ask for (the kernel caps them at rmem_max/wmem_max). */
+#define UDP_LISTEN_BUF	(4 << 20)
+#define UDP_SESSION_BUF	(1 << 20)
+
+/* One worker's scratch: received into in[], sent from out[]. */
+struct udp_batch {
+	struct mmsghdr in[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH];
+	union sockaddr_any in_addr[UDP_BATCH];
+	struct mmsghdr out[UDP_BATCH];
+	struct iovec out_iov[UDP_BATCH];
+	union sockaddr_any out_addr[UDP_BATCH];
+	uint8_t *buf;			/* owned: UDP_BATCH slots of UDP_SLOT bytes */
+};
+
+/* The worker's scratch, made on first use; NULL when out of memory. */
+struct udp_batch *udp_batch_get(struct worker *w);
+void udp_batch_free(struct worker *w);
+
+/* Start of datagram slot i's payload (after the headroom). */
+static inline uint8_t *udp_slot(struct udp_batch *b, unsigned int i)
+{
+	return b->buf + (size_t)i * UDP_SLOT + UDP_HEADROOM;
+}
+
+/*
+ * recvmmsg() up to UDP_BATCH datagrams into the slots, with source
+ * addresses when want_addr. Returns the count (> 0), 0 when nothing is
+ * waiting, or -errno (ICMP errors on connected sockets, ...). Truncated
+ * datagrams (MSG_TRUNC) have msg_len set to 0 and are the caller's to drop.
+ */
+int udp_recv_batch(int fd, struct udp_batch *b, bool want_addr);
+
+/*
+ * sendmmsg() b->out[0..n): each entry is tried; an entry that fails is
+ * dropped (counted in the return value), and after a full socket buffer
+ * (EAGAIN) the rest is. Returns the number of datagrams dropped.
+ */
+unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n);
+
+/*
+ * Wait for the fd to be readable. drained: the last receive came back
+ * short or empty, so the next arrival raises a fresh edge (IO_F_EDGE);
+ * otherwise (a handler stopped early to be fair) the level is re-read.
+ */
+static inline void udp_poll(struct io *io, struct io_req *req, bool drained, io_cb cb)
+{
+	req->op = IO_POLL_IN;
+	req->flags = drained ? IO_F_EDGE : 0;
+	req->buf = NULL;
+	req->len = 0;
+	req->cb = cb;
+	io_submit(io, req);
+}
+
+/* IPv4-mapped IPv6 becomes plain IPv4; everything else is copied. */
+void udp_addr_unmap(const union sockaddr_any *in, union sockaddr_any *out);
+/* For an AF_INET6 socket: IPv4 becomes IPv4-mapped IPv6. */
+void udp_addr_map(const union sockaddr_any *in, union sockaddr_any *out);
+/* Same address (IPv4-mapped and plain IPv4 compare equal), and port when with_port. */
+bool udp_addr_eq(const union sockaddr_any *a, const union sockaddr_any *b, bool with_port);
+
+/* ---- udp:// forwarding (udp_fwd.c) ---- */
+
+struct udp_fwd;
+
+/* Set up the forwarder of a udp:// listener whose socket is in wl->io. 0 or -errno. */
+int udp_fwd_new(struct wlistener *wl);
+/* Start reading datagrams. */
+void udp_fwd_start(struct wlistener *wl);
+/* End every session (the listener socket is closed by the caller). */
+void udp_fwd_close(struct wlistener *wl);
+/* After the loop drained: free what is left. */
+void udp_fwd_free(struct wlistener *wl);
+
+/* ---- SOCKS5 UDP ASSOCIATE (udp_assoc.c) ---- */
+
+struct udp_assoc;
+
+/*
+ * The association ended by itself (control connection EOF or error, relay
+ * socket failure): err 0 or -errno. The owner then calls udp_assoc_close().
+ */
+typedef void (*udp_assoc_done_fn)(void *arg, int err);
+
+struct udp_assoc_stats {
+	uint64_t up_dgrams, up_bytes;		/* client -> targets */
+	uint64_t down_dgrams, down_bytes;	/* targets -> client */
+	uint64_t dropped;			/* malformed, FRAG, policy, strangers, ... */
+};
+
+/*
+ * Open the relay socket of an association for client (its TCP address;
+ * announced_port, when not 0, pins the UDP source port at once). bound gets
+ * the BND.ADDR/BND.PORT to reply with: --udp-advertise or local (the
+ * address the client reached us on), with the relay socket's port.
+ * deny_private: targets must be public addresses. NULL on failure, with
+ * *err set (-errno).
+ */
+struct udp_assoc *udp_assoc_new(struct worker *w, const union sockaddr_any *client,
+				uint16_t announced_port, const union sockaddr_any *local,
+				bool deny_private, union sockaddr_any *bound, int *err);
+/*
+ * Start relaying and watching ctl (the TCP control connection, borrowed;
+ * bytes on it are read and dropped). done is called at most once. After
+ * udp_assoc_close(), released is called once the last request in flight
+ * has come back (only if one was in flight), so the owner can free it.
+ */
+void udp_assoc_start(struct udp_assoc *a, struct io *ctl, udp_assoc_done_fn done,
+		     void (*released)(void *arg), void *arg);
+/* Stop: close the relay socket, cancel lookups. Idempotent; done is not called after it. */
+void udp_assoc_close(struct udp_assoc *a);
+/* Requests still in flight: free only once this is false. */
+bool udp_assoc_is_busy(const struct udp_assoc *a);
+void udp_assoc_free(struct udp_assoc *a);
+const struct udp_assoc_stats *udp_assoc_stats(const struct udp_assoc *a);
+
+#endif

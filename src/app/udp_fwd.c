@@ -1,0 +1,565 @@
+/*
+ * udp://BIND/TARGET: every client address gets a session with its own
+ * connected upstream socket, so a reply goes back to the client that
+ * caused it and to no other. Sessions live in a hash table keyed by the
+ * client address, on an LRU list (least recently active first, evicted when
+ * the table is full), each with an idle timer on the worker's wheel.
+ *
+ * SO_REUSEPORT hashes a flow's 4-tuple to one worker's socket, so one
+ * client's datagrams all arrive on one worker and keep their order.
+ */
+#include "app/udp.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "app/worker.h"
+#include "core/sock.h"
+#include "core/util.h"
+
+/* Datagrams a session queues while its target name resolves. */
+#define PENDING_MAX	16
+
+struct pending {
+	struct pending *next;
+	size_t len;
+	uint8_t data[];
+};
+
+struct udp_sess {
+	struct udp_sess *hnext;		/* hash chain */
+	struct list lru;		/* on f->lru: least recently active first */
+	struct udp_fwd *f;		/* borrowed */
+	struct io io;			/* the connected upstream socket */
+	struct io_req req;		/* IO_POLL_IN on io */
+	struct timer timer;		/* idle expiry */
+	uint64_t last_active;		/* loop ms of the last datagram either way */
+	uint64_t start_ms;
+	uint64_t id;
+	union sockaddr_any client;	/* key */
+	union sockaddr_any peer;	/* the target address in use */
+	struct dns_query *query;	/* resolving the target name, or NULL */
+	struct pending *pend, **pend_tail; /* owned: queued while resolving */
+	uint64_t up_dgrams, up_bytes, down_dgrams, down_bytes;
+	uint32_t dropped;
+	uint32_t hash;
+	uint8_t npend;
+	bool dead;			/* off the table; freed once req is back */
+};
+
+struct udp_fwd {
+	struct wlistener *wl;		/* borrowed */
+	struct udp_sess **table;	/* owned: buckets */
+	size_t nbuckets;		/* power of two */
+	size_t count;			/* live sessions */
+	size_t max;			/* this worker's share of --udp-max-sessions */
+	struct list lru;
+	uint64_t seed;			/* hash key: remote peers choose the addresses */
+	uint64_t dropped;		/* datagrams dropped at the listener */
+	uint64_t seq;
+	bool closed;
+};
+
+static struct loop *f_loop(struct udp_fwd *f)
+{
+	return &f->wl->w->loop;
+}
+
+static uint32_t addr_hash(const struct udp_fwd *f, const union sockaddr_any *a)
+{
+	const uint8_t *p;
+	size_t n;
+	uint64_t h = f->seed ^ 0xcbf29ce484222325ull;
+
+	if (a->sa.sa_family == AF_INET6) {
+		p = (const uint8_t *)&a->sin6.sin6_addr;
+		n = 16;
+	} else {
+		p = (const uint8_t *)&a->sin.sin_addr;
+		n = 4;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	h = (h ^ addr_port(a)) * 0x100000001b3ull;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return (uint32_t)h;
+}
+
+static bool same_client(const union sockaddr_any *a, const union sockaddr_any *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET6)
+		return a->sin6.sin6_port == b->sin6.sin6_port &&
+		       memcmp(&a->sin6.sin6_addr, &b->sin6.sin6_addr, 16) == 0 &&
+		       a->sin6.sin6_scope_id == b->sin6.sin6_scope_id;
+	return a->sin.sin_port == b->sin.sin_port && a->sin.sin_addr.s_addr == b->sin.sin_addr.s_addr;
+}
+
+static struct udp_sess *lookup(struct udp_fwd *f, const union sockaddr_any *a, uint32_t h)
+{
+	for (struct udp_sess *s = f->table[h & (f->nbuckets - 1)]; s; s = s->hnext)
+		if (s->hash == h && same_client(&s->client, a))
+			return s;
+	return NULL;
+}
+
+static void table_grow(struct udp_fwd *f)
+{
+	size_t n = f->nbuckets * 2;
+	struct udp_sess **t = calloc(n, sizeof(*t));
+
+	if (!t)
+		return;		/* longer chains, still correct */
+	for (size_t i = 0; i < f->nbuckets; i++) {
+		struct udp_sess *s = f->table[i], *next;
+
+		for (; s; s = next) {
+			next = s->hnext;
+			s->hnext = t[s->hash & (n - 1)];
+			t[s->hash & (n - 1)] = s;
+		}
+	}
+	free(f->table);
+	f->table = t;
+	f->nbuckets = n;
+}
+
+static void table_del(struct udp_fwd *f, struct udp_sess *s)
+{
+	struct udp_sess **pp = &f->table[s->hash & (f->nbuckets - 1)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == s) {
+			*pp = s->hnext;
+			break;
+		}
+	}
+	s->hnext = NULL;
+}
+
+static void free_pending(struct udp_sess *s)
+{
+	struct pending *p, *next;
+
+	for (p = s->pend; p; p = next) {
+		next = p->next;
+		free(p);
+	}
+	s->pend = NULL;
+	s->pend_tail = &s->pend;
+	s->npend = 0;
+}
+
+static void sess_free(struct udp_sess *s)
+{
+	free_pending(s);
+	free(s);
+}
+
+static void log_sess_close(struct udp_sess *s, const char *why)
+{
+	struct worker *w = s->f->wl->w;
+	char c[ADDR_STRLEN], t[ADDR_STRLEN + HOST_MAX];
+	uint64_t ms = loop_now(f_loop(s->f)) - s->start_ms;
+
+	if (!log_on(w->log, LOG_INFO))
+		return;
+	if (s->peer.sa.sa_family)
+		addr_format(&s->peer, t, sizeof(t));
+	else
+		snprintf(t, sizeof(t), "%s", s->f->wl->cfg->target_host);
+	log_msg(w->log, LOG_INFO,
+		"udp %llu closed: client %s target %s up %llu/%llu down %llu/%llu (dgrams/bytes) "
+		"dropped %u time %llu.%03llus (%s)",
+		(unsigned long long)s->id, addr_format(&s->client, c, sizeof(c)), t,
+		(unsigned long long)s->up_dgrams, (unsigned long long)s->up_bytes,
+		(unsigned long long)s->down_dgrams, (unsigned long long)s->down_bytes, s->dropped,
+		(unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), why);
+}
+
+/* Take s off the table; its memory goes once no request is in flight. */
+static void sess_kill(struct udp_sess *s, const char *why)
+{
+	struct udp_fwd *f = s->f;
+
+	if (s->dead)
+		return;
+	s->dead = true;
+	log_sess_close(s, why);
+	table_del(f, s);
+	list_del(&s->lru);
+	f->count--;
+	loop_timer_cancel(f_loop(f), &s->timer);
+	if (s->query) {
+		dns_query_cancel(s->query);
+		s->query = NULL;
+	}
+	free_pending(s);
+	if (io_is_open(&s->io))
+		io_close(&s->io);
+	if (!s->req.inflight)
+		sess_free(s);
+}
+
+static void on_idle(struct timer *t)
+{
+	struct udp_sess *s = container_of(t, struct udp_sess, timer);
+	uint64_t idle = s->f->wl->w->cfg->udp_timeout_ms;
+	uint64_t quiet = loop_now(f_loop(s->f)) - s->last_active;
+
+	if (quiet < idle) {	/* active since armed: sleep the rest */
+		loop_timer_arm(f_loop(s->f), &s->timer, idle - quiet);
+		return;
+	}
+	sess_kill(s, "idle timeout");
+}
+
+static void touch(struct udp_sess *s)
+{
+	s->last_active = loop_now(f_loop(s->f));
+	list_del(&s->lru);
+	list_add_tail(&s->f->lru, &s->lru);
+}
+
+static void on_upstream(struct io_req *req);
+
+static void arm_upstream(struct udp_sess *s, bool drained)
+{
+	udp_poll(&s->io, &s->req, drained, on_upstream);
+}
+
+/* Connect the upstream socket to a; 0 or -errno. */
+static int sess_connect(struct udp_sess *s, const union sockaddr_any *a)
+{
+	struct loop *l = f_loop(s->f);
+	int fd = socket(a->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	sock_set_buffers(fd, UDP_SESSION_BUF);
+	if (connect(fd, &a->sa, addr_len(a)) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = io_open(l, &s->io, fd, 0);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	s->peer = *a;
+	arm_upstream(s, false);
+	return 0;
+}
+
+static void on_resolved(void *arg, int err, union sockaddr_any *addrs, size_t n)
+{
+	struct udp_sess *s = arg;
+	struct worker *w = s->f->wl->w;
+	char c[ADDR_STRLEN];
+	struct pending *p;
+
+	s->query = NULL;
+	if (!err)
+		err = sess_connect(s, &addrs[0]);
+	(void)n;
+	free(addrs);
+	if (err) {
+		log_warn(w->log, "udp %llu client %s: target %s: %s", (unsigned long long)s->id,
+			 addr_format(&s->client, c, sizeof(c)), s->f->wl->cfg->target_host,
+			 err == -ENOENT || err == -EAGAIN || err == -ETIMEDOUT ?
+			 dns_strerror(err) : strerror(-err));
+		sess_kill(s, "target unavailable");
+		return;
+	}
+	for (p = s->pend; p; p = p->next) {
+		if (send(s->io.fd, p->data, p->len, MSG_DONTWAIT) < 0) {
+			s->dropped++;
+			continue;
+		}
+		s->up_dgrams++;
+		s->up_bytes += p->len;
+	}
+	free_pending(s);
+}
+
+static struct udp_sess *sess_new(struct udp_fwd *f, const union sockaddr_any *client,
+				 uint32_t h)
+{
+	struct wlistener *wl = f->wl;
+	struct worker *w = wl->w;
+	struct udp_sess *s;
+	int err = 0;
+
+	if (f->count >= f->max)
+		sess_kill(list_entry(f->lru.next, struct udp_sess, lru), "evicted");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->f = f;
+	s->client = *client;
+	s->hash = h;
+	s->id = f->seq++ * w->nworkers + w->id;
+	s->start_ms = s->last_active = loop_now(f_loop(f));
+	s->pend_tail = &s->pend;
+	io_init(&s->io);
+	timer_init(&s->timer, on_idle);
+	list_init(&s->lru);
+	if (wl->cfg->target_is_addr) {
+		err = sess_connect(s, &wl->cfg->target);
+	} else {
+		s->query = dns_resolve(w->dns, wl->cfg->target_host, wl->cfg->target_port,
+				       on_resolved, s);
+		if (!s->query)
+			err = -ENOMEM;
+	}
+	if (err) {
+		char c[ADDR_STRLEN];
+
+		log_warn(w->log, "udp: client %s: cannot open a session: %s",
+			 addr_format(client, c, sizeof(c)), strerror(-err));
+		free(s);
+		return NULL;
+	}
+	s->hnext = f->table[h & (f->nbuckets - 1)];
+	f->table[h & (f->nbuckets - 1)] = s;
+	list_add_tail(&f->lru, &s->lru);
+	if (++f->count > f->nbuckets)
+		table_grow(f);
+	loop_timer_arm(f_loop(f), &s->timer, w->cfg->udp_timeout_ms);
+	if (log_on(w->log, LOG_DEBUG)) {
+		char c[ADDR_STRLEN];
+
+		log_msg(w->log, LOG_DEBUG, "udp %llu: new session for %s",
+			(unsigned long long)s->id, addr_format(client, c, sizeof(c)));
+	}
+	return s;
+}
+
+static void queue_pending(struct udp_sess *s, const uint8_t *data, size_t len)
+{
+	struct pending *p;
+
+	if (s->npend >= PENDING_MAX || !(p = malloc(sizeof(*p) + len))) {
+		s->dropped++;
+		return;
+	}
+	p->next = NULL;
+	p->len = len;
+	memcpy(p->data, data, len);
+	*s->pend_tail = p;
+	s->pend_tail = &p->next;
+	s->npend++;
+}
+
+/* Send in[first..first+n) upstream on s in one sendmmsg() run. */
+static void flush_run(struct udp_sess *s, struct udp_batch *b, unsigned int first,
+		      unsigned int n)
+{
+	unsigned int dropped;
+
+	if (!s || n == 0)
+		return;
+	for (unsigned int i = 0; i < n; i++) {
+		struct mmsghdr *m = &b->out[i];
+
+		b->out_iov[i].iov_base = b->in_iov[first + i].iov_base;
+		b->out_iov[i].iov_len = b->in[first + i].msg_len;
+		memset(&m->msg_hdr, 0, sizeof(m->msg_hdr));
+		m->msg_hdr.msg_iov = &b->out_iov[i];
+		m->msg_hdr.msg_iovlen = 1;
+		s->up_bytes += b->in[first + i].msg_len;
+	}
+	dropped = udp_send_out(s->io.fd, b, n);
+	s->up_dgrams += n - dropped;
+	s->dropped += dropped;
+}
+
+/* Client datagrams on the listener socket. */
+static void on_listener(struct io_req *req)
+{
+	struct wlistener *wl = container_of(req, struct wlistener, req);
+	struct udp_fwd *f = wl->udp;
+	struct udp_batch *b;
+	bool drained = false;
+
+	if (req->res == -ECANCELED || f->closed || !io_is_open(&wl->io))
+		return;
+	b = udp_batch_get(wl->w);
+	for (int round = 0; b && round < UDP_ROUNDS; round++) {
+		int n = udp_recv_batch(wl->io.fd, b, true);
+		struct udp_sess *run = NULL;
+		unsigned int run_first = 0, run_n = 0;
+
+		if (n <= 0) {
+			drained = n == 0;
+			break;
+		}
+		for (unsigned int i = 0; i < (unsigned int)n; i++) {
+			const union sockaddr_any *from = &b->in_addr[i];
+			uint32_t h = addr_hash(f, from);
+			struct udp_sess *s;
+
+			if (b->in[i].msg_len == 0 && (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+				flush_run(run, b, run_first, run_n);
+				run = NULL;
+				run_n = 0;
+				f->dropped++;
+				continue;
+			}
+			if (run && run->hash == h && same_client(&run->client, from)) {
+				run_n++;
+				touch(run);
+				continue;
+			}
+			/* Before any lookup that may evict the session of the run. */
+			flush_run(run, b, run_first, run_n);
+			run = NULL;
+			run_n = 0;
+			s = lookup(f, from, h);
+			if (!s)
+				s = sess_new(f, from, h);
+			if (!s) {
+				f->dropped++;
+				continue;
+			}
+			touch(s);
+			if (!io_is_open(&s->io)) {	/* still resolving */
+				queue_pending(s, udp_slot(b, i), b->in[i].msg_len);
+				continue;
+			}
+			run = s;
+			run_first = i;
+			run_n = 1;
+		}
+		flush_run(run, b, run_first, run_n);
+		if (n < UDP_BATCH) {	/* recvmmsg stops short only when the queue is empty */
+			drained = true;
+			break;
+		}
+	}
+	if (io_is_open(&wl->io))
+		udp_poll(&wl->io, &wl->req, drained, on_listener);
+}
+
+/* Replies on a session's upstream socket go back to its client. */
+static void on_upstream(struct io_req *req)
+{
+	struct udp_sess *s = container_of(req, struct udp_sess, req);
+	struct udp_fwd *f = s->f;
+	int lfd = f->wl->io.fd;
+	struct udp_batch *b;
+	bool drained = false;
+
+	if (s->dead) {
+		sess_free(s);
+		return;
+	}
+	if (req->res < 0 && req->res != -ECANCELED)
+		goto rearm;
+	b = udp_batch_get(f->wl->w);
+	for (int round = 0; b && round < UDP_ROUNDS && lfd >= 0; round++) {
+		int n = udp_recv_batch(s->io.fd, b, false);
+		unsigned int k = 0, dropped;
+
+		if (n == -ECONNREFUSED || n == -EHOSTUNREACH || n == -ENETUNREACH ||
+		    n == -EMSGSIZE) {
+			/* An ICMP error about an earlier datagram: the session goes on. */
+			s->dropped++;
+			continue;
+		}
+		if (n <= 0) {
+			drained = n == 0;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct mmsghdr *m = &b->out[k];
+
+			if (b->in[i].msg_len == 0 && (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+				s->dropped++;
+				continue;
+			}
+			b->out_iov[k].iov_base = b->in_iov[i].iov_base;
+			b->out_iov[k].iov_len = b->in[i].msg_len;
+			memset(&m->msg_hdr, 0, sizeof(m->msg_hdr));
+			m->msg_hdr.msg_iov = &b->out_iov[k];
+			m->msg_hdr.msg_iovlen = 1;
+			m->msg_hdr.msg_name = &s->client;
+			m->msg_hdr.msg_namelen = addr_len(&s->client);
+			s->down_bytes += b->in[i].msg_len;
+			k++;
+		}
+		dropped = udp_send_out(lfd, b, k);
+		s->down_dgrams += k - dropped;
+		s->dropped += dropped;
+		if (k)
+			touch(s);
+		if (n < UDP_BATCH) {
+			drained = true;
+			break;
+		}
+	}
+rearm:
+	if (io_is_open(&s->io))
+		arm_upstream(s, drained);
+}
+
+int udp_fwd_new(struct wlistener *wl)
+{
+	struct udp_fwd *f = calloc(1, sizeof(*f));
+	uint32_t share;
+
+	if (!f)
+		return -ENOMEM;
+	f->wl = wl;
+	f->nbuckets = 64;
+	f->table = calloc(f->nbuckets, sizeof(*f->table));
+	if (!f->table) {
+		free(f);
+		return -ENOMEM;
+	}
+	list_init(&f->lru);
+	if (getrandom(&f->seed, sizeof(f->seed), GRND_NONBLOCK) != sizeof(f->seed))
+		f->seed = (uint64_t)(uintptr_t)f ^ loop_now(&wl->w->loop);
+	/* The limit is for the listener: each worker takes its share. */
+	share = wl->w->cfg->udp_max_sessions / wl->w->nworkers;
+	f->max = share ? share : 1;
+	sock_set_buffers(wl->io.fd, UDP_LISTEN_BUF);
+	wl->udp = f;
+	return 0;
+}
+
+void udp_fwd_start(struct wlistener *wl)
+{
+	udp_poll(&wl->io, &wl->req, false, on_listener);
+}
+
+void udp_fwd_close(struct wlistener *wl)
+{
+	struct udp_fwd *f = wl->udp;
+
+	if (!f || f->closed)
+		return;
+	f->closed = true;
+	while (!list_is_empty(&f->lru))
+		sess_kill(list_entry(f->lru.next, struct udp_sess, lru), "shutdown");
+}
+
+void udp_fwd_free(struct wlistener *wl)
+{
+	struct udp_fwd *f = wl->udp;
+
+	if (!f)
+		return;
+	udp_fwd_close(wl);
+	free(f->table);
+	free(f);
+	wl->udp = NULL;
+}

@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""UDP test helpers: an echo server and clients for udp:// and SOCKS5 UDP ASSOCIATE.
+
+  udpkit.py echo PORT [--log FILE]        echo on 127.0.0.1:PORT and [::1]:PORT;
+                                          with --log, one line per datagram
+                                          ("from ADDR LEN") is appended to FILE
+  udpkit.py flows HOST PORT N COUNT       N client sockets at once, COUNT
+                                          datagrams each, tagged per client:
+                                          every reply must be the client's own
+  udpkit.py size HOST PORT SIZE           one datagram of SIZE bytes, intact back
+  udpkit.py ping HOST PORT [--src-port P] one datagram; exit 0 if answered
+  udpkit.py s5 ...                        SOCKS5 UDP ASSOCIATE scenarios (see s5_main)
+  udpkit.py run STEP...                   several of the above in one process (python
+                                          starts slowly on a busy machine); steps are
+                                          flows/HOST/PORT/N/COUNT, size/HOST/PORT/SIZE,
+                                          ping/HOST/PORT/SRCPORT (must be answered),
+                                          noping/HOST/PORT/SRCPORT (must not be),
+                                          sleep/SECONDS
+
+Every wait is bounded; failures print "FAIL: ..." and exit 1.
+"""
+import os
+import select
+import socket
+import struct
+import sys
+import time
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def fam_of(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def echo_main(args):
+    port = int(args[0])
+    logf = None
+    if len(args) >= 3 and args[1] == "--log":
+        logf = open(args[2], "a", buffering=1)
+    socks = []
+    for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            s.bind((host, port))
+            socks.append(s)
+        except OSError:
+            pass
+    while True:
+        r, _, _ = select.select(socks, [], [], 60)
+        if not r:
+            return
+        for s in r:
+            d, a = s.recvfrom(70000)
+            if logf:
+                logf.write("from %s %d %r\n" % (a[0] + ":" + str(a[1]), len(d), d[:24]))
+            s.sendto(d, a)
+
+
+def flows_main(args):
+    host, port, n, count = args[0], int(args[1]), int(args[2]), int(args[3])
+    clients = []
+    for i in range(n):
+        c = socket.socket(fam_of(host), socket.SOCK_DGRAM)
+        c.setblocking(False)
+        clients.append(c)
+    got = [0] * n
+    for k in range(count):
+        for i, c in enumerate(clients):
+            c.sendto(b"client-%d-seq-%d" % (i, k), (host, port))
+        time.sleep(0.002)
+    end = time.time() + 5
+    while time.time() < end and sum(got) < n * count:
+        r, _, _ = select.select(clients, [], [], 0.5)
+        for c in r:
+            i = clients.index(c)
+            d = c.recv(70000)
+            if not d.startswith(b"client-%d-" % i):
+                fail("client %d got someone else's reply: %r" % (i, d[:40]))
+            got[i] += 1
+    for i in range(n):
+        if got[i] < count * 0.9:
+            fail("client %d got %d of %d replies" % (i, got[i], count))
+    print("ok: %d clients, replies %s" % (n, got))
+
+
+def size_main(args):
+    host, port, size = args[0], int(args[1]), int(args[2])
+    c = socket.socket(fam_of(host), socket.SOCK_DGRAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    c.settimeout(2)
+    payload = bytes((i * 7 + 3) & 0xFF for i in range(size))
+    for attempt in range(3):
+        c.sendto(payload, (host, port))
+        try:
+            d = c.recv(70000)
+        except socket.timeout:
+            continue
+        if d != payload:
+            fail("%d-byte datagram came back as %d bytes (or altered)" % (size, len(d)))
+        print("ok: %d bytes intact" % size)
+        return
+    fail("no reply to a %d-byte datagram" % size)
+
+
+def ping(host, port, src=None, timeout=1.0):
+    c = socket.socket(fam_of(host), socket.SOCK_DGRAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if src:
+        c.bind(("127.0.0.1" if fam_of(host) == socket.AF_INET else "::1", src))
+    c.settimeout(timeout)
+    try:
+        c.sendto(b"ping", (host, port))
+        d = c.recv(100)
+    except (socket.timeout, ConnectionRefusedError):
+        return False
+    finally:
+        c.close()
+    return d == b"ping"
+
+
+def ping_main(args):
+    src = int(args[3]) if len(args) >= 4 and args[2] == "--src-port" else None
+    sys.exit(0 if ping(args[0], int(args[1]), src) else 1)
+
+
+def run_main(steps):
+    for st in steps:
+        f = st.split("/")
+        if f[0] == "flows":
+            flows_main(f[1:])
+        elif f[0] == "size":
+            size_main(f[1:])
+        elif f[0] == "ping":
+            if not ping(f[1], int(f[2]), int(f[3])):
+                fail("no echo for client :%s via %s:%s" % (f[3], f[1], f[2]))
+            print("ok: %s" % st)
+        elif f[0] == "noping":
+            if ping(f[1], int(f[2]), int(f[3]), 0.3):
+                fail("an echo for client :%s via %s:%s" % (f[3], f[1], f[2]))
+            print("ok: %s" % st)
+        elif f[0] == "sleep":
+            time.sleep(float(f[1]))
+        else:
+            fail("unknown step " + st)
+
+
+# ---- SOCKS5 ----
+
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        d = s.recv(n - len(b))
+        if not d:
+            fail("proxy closed the control connection during the handshake")
+        b += d
+    return b
+
+
+def read_addr(s):
+    atyp = recv_exact(s, 1)[0]
+    if atyp == 1:
+        a = socket.inet_ntop(socket.AF_INET, recv_exact(s, 4))
+    elif atyp == 4:
+        a = socket.inet_ntop(socket.AF_INET6, recv_exact(s, 16))
+    elif atyp == 3:
+        a = recv_exact(s, recv_exact(s, 1)[0]).decode()
+    else:
+        fail("bad ATYP %d in reply" % atyp)
+    port = struct.unpack("!H", recv_exact(s, 2))[0]
+    return a, port
+
+
+def enc_addr(host, port):
+    try:
+        return b"\x01" + socket.inet_pton(socket.AF_INET, host) + struct.pack("!H", port)
+    except OSError:
+        pass
+    try:
+        return b"\x04" + socket.inet_pton(socket.AF_INET6, host) + struct.pack("!H", port)
+    except OSError:
+        pass
+    h = host.encode()
+    return b"\x03" + bytes([len(h)]) + h + struct.pack("!H", port)
+
+
+def associate(phost, pport, user=None, pw=None, announce=("0.0.0.0", 0)):
+    """Returns (control socket, (relay host, relay port)) or the reply code (int)."""
+    t = socket.create_connection((phost, pport), timeout=5)
+    if user:
+        t.sendall(b"\x05\x01\x02")
+    else:
+        t.sendall(b"\x05\x01\x00")
+    v, m = recv_exact(t, 2)
+    if user:
+        if m != 2:
+            fail("proxy chose method %d, expected 2" % m)
+        t.sendall(b"\x01" + bytes([len(user)]) + user.encode() + bytes([len(pw)]) + pw.encode())
+        if recv_exact(t, 2)[1] != 0:
+            return -1
+    elif m != 0:
+        fail("proxy chose method %d, expected 0" % m)
+    t.sendall(b"\x05\x03\x00" + enc_addr(*announce))
+    ver, rep, _ = recv_exact(t, 3)
+    if rep != 0:
+        return rep
+    bnd = read_addr(t)
+    return t, bnd
+
+
+def wrap(host, port, data):
+    return b"\x00\x00\x00" + enc_addr(host, port) + data
+
+
+def unwrap(d):
+    if len(d) < 4 or d[2] != 0:
+        fail("bad reply header %r" % d[:8])
+    atyp = d[3]
+    if atyp == 1:
+        return socket.inet_ntop(socket.AF_INET, d[4:8]), struct.unpack("!H", d[8:10])[0], d[10:], 1
+    if atyp == 4:
+        return socket.inet_ntop(socket.AF_INET6, d[4:20]), struct.unpack("!H", d[20:22])[0], d[22:], 4
+    fail("reply with ATYP %d" % atyp)
+
+
+def s5_main(args):
+    """s5 PROXYHOST PROXYPORT ECHOPORT SCENARIO [--user U --pw P]
+
+    SCENARIO may be several, comma-separated. scenarios: targets (IPv4, IPv6, domain 'localhost'), pin (other source
+    port and other source IP are dropped), die (association ends with the
+    TCP connection), garbage (a flood of bad datagrams, then it still serves),
+    refused (expects a refusal: prints the reply code, -1 for failed auth),
+    policy (private targets get nothing)
+    """
+    phost, pport, eport = args[0], int(args[1]), int(args[2])
+    user = pw = None
+    if "--user" in args:
+        user = args[args.index("--user") + 1]
+        pw = args[args.index("--pw") + 1]
+    for scen in args[3].split(","):
+        s5_scenario(phost, pport, eport, scen, user, pw, args)
+
+
+def s5_scenario(phost, pport, eport, scen, user, pw, args):
+    r = associate(phost, pport, user, pw)
+    if scen == "refused":
+        if not isinstance(r, int):
+            fail("UDP ASSOCIATE was accepted")
+        print("reply %d" % r)
+        return
+    if isinstance(r, int):
+        fail("UDP ASSOCIATE refused with reply %d" % r)
+    t, (rhost, rport) = r
+    print("relay %s:%d" % (rhost, rport))
+    u = socket.socket(fam_of(rhost), socket.SOCK_DGRAM)
+    u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    u.settimeout(2)
+    relay = (rhost, rport)
+
+    def roundtrip(host, data, want_atyp, want_src):
+        for attempt in range(3):
+            u.sendto(wrap(host, eport, data), relay)
+            try:
+                d = u.recv(70000)
+            except socket.timeout:
+                continue
+            src, sport, payload, atyp = unwrap(d)
+            if payload != data:
+                fail("via %s: payload altered (%d bytes back, %d sent)" % (host, len(payload), len(data)))
+            if atyp != want_atyp or src != want_src or sport != eport:
+                fail("via %s: reply header says %s:%d ATYP %d" % (host, src, sport, atyp))
+            return
+        fail("no reply via %s" % host)
+
+    if scen in ("targets", "pin", "die", "garbage"):
+        roundtrip("127.0.0.1", b"hello v4", 1, "127.0.0.1")
+    if scen == "targets":
+        if "--no-v6" not in args:
+            roundtrip("::1", b"hello v6", 4, "::1")
+        # a name: the reply names the address it came from
+        for attempt in range(3):
+            u.sendto(wrap("localhost", eport, b"hello name"), relay)
+            try:
+                d = u.recv(70000)
+            except socket.timeout:
+                continue
+            src, sport, payload, atyp = unwrap(d)
+            if payload != b"hello name" or src not in ("127.0.0.1", "::1"):
+                fail("via localhost: got %r from %s" % (payload, src))
+            break
+        else:
+            fail("no reply via the name localhost")
+        big = bytes(range(256)) * 200
+        roundtrip("127.0.0.1", big, 1, "127.0.0.1")
+        print("ok: IPv4, IPv6, domain targets")
+    elif scen == "pin":
+        # Another source port, same IP: not the client, must not reach the target.
+        o = socket.socket(fam_of(rhost), socket.SOCK_DGRAM)
+        o.settimeout(0.4)
+        o.sendto(wrap("127.0.0.1", eport, b"intruder"), relay)
+        try:
+            d = o.recv(70000)
+            fail("a datagram from another source port was answered: %r" % d[:40])
+        except socket.timeout:
+            pass
+        try:
+            d = u.recv(70000)
+            fail("the client got a datagram it did not ask for: %r" % d[:40])
+        except socket.timeout:
+            pass
+        if "--other-ip" in args and fam_of(rhost) == socket.AF_INET:
+            o2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            o2.bind(("127.0.0.2", 0))
+            o2.settimeout(0.4)
+            o2.sendto(wrap("127.0.0.1", eport, b"intruder2"), relay)
+            try:
+                d = o2.recv(70000)
+                fail("a datagram from another IP was answered")
+            except socket.timeout:
+                pass
+        roundtrip("127.0.0.1", b"still mine", 1, "127.0.0.1")
+        print("ok: pinned")
+    elif scen == "policy":
+        u.settimeout(0.5)
+        for host in ("127.0.0.1", "localhost"):
+            u.sendto(wrap(host, eport, b"private " + host.encode()), relay)
+            try:
+                d = u.recv(70000)
+                fail("a private target (%s) was reached" % host)
+            except socket.timeout:
+                pass
+        print("ok: private targets refused")
+    elif scen == "die":
+        t.close()
+        time.sleep(0.5)
+        u.settimeout(0.5)
+        for attempt in range(2):
+            u.sendto(wrap("127.0.0.1", eport, b"after close"), relay)
+            try:
+                d = u.recv(70000)
+                fail("the relay still answers after the control connection closed")
+            except socket.timeout:
+                pass
+            except ConnectionRefusedError:
+                break
+        print("ok: association gone with its TCP connection")
+    elif scen == "garbage":
+        import random
+        rnd = random.Random(1)
+        # Only ever-invalid datagrams: none may leave for any address.
+        for i in range(3000):
+            kind = i % 7
+            if kind == 0:
+                d = rnd.randbytes(rnd.randrange(0, 4))                     # no header
+            elif kind == 1:
+                d = b"\x00\x00" + bytes([rnd.randrange(1, 256)]) + enc_addr("127.0.0.1", eport) + b"frag"
+            elif kind == 2:
+                bad = rnd.choice([0, 2] + list(range(5, 256)))
+                d = b"\x00\x00\x00" + bytes([bad]) + rnd.randbytes(rnd.randrange(0, 40))
+            elif kind == 3:
+                d = b"\x00\x00\x00\x03\x00" + rnd.randbytes(rnd.randrange(0, 20))  # empty name
+            elif kind == 4:
+                d = b"\x00\x00\x00\x01" + rnd.randbytes(rnd.randrange(0, 6))        # short IPv4
+            elif kind == 5:
+                d = b"\x00\x00\x00\x04" + rnd.randbytes(rnd.randrange(0, 18))       # short IPv6
+            else:
+                d = b"\x00\x00\x00\x03\xc8" + rnd.randbytes(rnd.randrange(0, 150)) # short name
+            u.sendto(d, relay)
+            if i % 100 == 0:
+                time.sleep(0.002)
+        time.sleep(0.3)
+        u.settimeout(0.2)
+        try:
+            while True:
+                u.recv(70000)   # whatever the echo sent back for garbage that parsed
+        except socket.timeout:
+            pass
+        u.settimeout(2)
+        roundtrip("127.0.0.1", b"after garbage", 1, "127.0.0.1")
+        print("ok: still serving after 3000 garbage datagrams")
+    t.close()
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__)
+        sys.exit(2)
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {"echo": echo_main, "flows": flows_main, "size": size_main, "ping": ping_main,
+     "s5": s5_main, "run": run_main}[cmd](args)
+
+
+if __name__ == "__main__":
+    main()
