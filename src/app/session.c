@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/http_fwd.h"
 #include "core/sock.h"
 #include "core/util.h"
 
@@ -69,9 +70,12 @@ static void maybe_free(struct session *s)
 {
 	struct worker *w = s->w;
 
-	if (dial_is_busy(&s->dial) || relay_is_busy(&s->relay) || hs_busy(s->hs))
+	if (dial_is_busy(&s->dial) || relay_is_busy(&s->relay) || hs_busy(s->hs) ||
+	    (s->fwd && http_fwd_is_busy(s->fwd)))
 		return;
 	hs_free(s);
+	http_fwd_free(s->fwd);
+	s->fwd = NULL;
 	list_del(&s->link);
 	pool_put(&w->session_pool, s);
 	worker_session_gone(w);
@@ -93,11 +97,16 @@ static void log_close(struct session *s, int err)
 {
 	char peer[ADDR_STRLEN], target[ADDR_STRLEN + HOST_MAX], why[96];
 	uint64_t ms = loop_now(s_loop(s)) - s->start_ms;
+	uint64_t up = s->relay.dir[0].bytes, down = s->relay.dir[1].bytes;
 
 	if (!log_on(s->w->log, LOG_INFO))
 		return;
+	if (s->fwd)
+		http_fwd_bytes(s->fwd, &up, &down);
 	if (s->dial.peer.sa.sa_family)
 		addr_format(&s->dial.peer, target, sizeof(target));
+	else if (s->fwd && http_fwd_target(s->fwd, target, sizeof(target)))
+		;
 	else if (requested(s)->host)
 		snprintf(target, sizeof(target), "%s:%u", requested(s)->host, requested(s)->port);
 	else if (requested(s)->addr.sa.sa_family)
@@ -107,8 +116,7 @@ static void log_close(struct session *s, int err)
 	log_msg(s->w->log, LOG_INFO,
 		"conn %llu closed: client %s target %s up %llu down %llu time %llu.%03llus (%s)",
 		(unsigned long long)s->id, addr_format(&s->peer, peer, sizeof(peer)), target,
-		(unsigned long long)s->relay.dir[0].bytes,
-		(unsigned long long)s->relay.dir[1].bytes,
+		(unsigned long long)up, (unsigned long long)down,
 		(unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
 		reason(err, s->why, why, sizeof(why)));
 }
@@ -346,8 +354,46 @@ static void check_auth(struct session *s)
 
 void session_auth_done(struct session *s, bool ok)
 {
+	if (s->fwd) {
+		http_fwd_auth_done(s->fwd, ok);
+		return;
+	}
 	s->hs->job = NULL;
 	auth_finish(s, ok);
+}
+
+/* --- HTTP forwarding (app/http_fwd.c) --- */
+
+/* A plain HTTP request: the forwarding loop takes the connection from here. */
+static void start_forward(struct session *s)
+{
+	struct handshake *hs = s->hs;
+	uint8_t *buf = hs->buf;
+	size_t len = hs->len, cap = hs->cap;
+
+	hs->buf = NULL;
+	loop_timer_cancel(s_loop(s), &s->timer);
+	hs_free(s);
+	s->state = SESSION_FORWARDING;
+	if (http_fwd_start(s, buf, len, cap) < 0) {
+		s->state = SESSION_HANDSHAKE;
+		close_early(s, -ENOMEM, "out of memory");
+	}
+}
+
+void session_fwd_close(struct session *s, int err, const char *why)
+{
+	if (!s->why)
+		s->why = why;
+	s->state = SESSION_CLOSING;
+	log_close(s, err);
+	close_ios(s, err);
+	maybe_free(s);
+}
+
+void session_fwd_release(struct session *s)
+{
+	maybe_free(s);
 }
 
 static void act(struct session *s)
@@ -401,6 +447,9 @@ static void act(struct session *s)
 		return;
 	case INGRESS_CLOSE:
 		close_early(s, -ECONNABORTED, hs->ctx.why ? hs->ctx.why : "refused");
+		return;
+	case INGRESS_FORWARD:
+		start_forward(s);
 		return;
 	}
 }
@@ -584,6 +633,10 @@ void session_start(struct wlistener *wl, int fd)
 
 void session_kill(struct session *s, const char *why)
 {
+	if (s->state == SESSION_FORWARDING) {
+		http_fwd_kill(s->fwd, why);
+		return;
+	}
 	if (s->state == SESSION_RELAYING) {
 		s->why = why;
 		relay_finish(&s->relay, -ECANCELED);

@@ -24,10 +24,12 @@ enum session_state {
 	SESSION_DIALING,
 	SESSION_REPLYING,	/* egress answered: flushing the ingress's reply */
 	SESSION_RELAYING,
+	SESSION_FORWARDING,	/* HTTP requests one by one (app/http_fwd.c) */
 	SESSION_CLOSING,
 };
 
 struct handshake;
+struct http_fwd;
 
 struct session {
 	struct list link;		/* on w->sessions */
@@ -41,6 +43,7 @@ struct session {
 	struct dial dial;		/* direct egress */
 	struct chain *chain;		/* -F egress while negotiating, or NULL */
 	struct relay relay;
+	struct http_fwd *fwd;		/* owned: the HTTP forwarding loop, or NULL */
 	uint64_t frame_state[4];	/* the ingress's up_frame state, kept for the relay */
 	struct timer timer;		/* handshake deadline, then idle timeout */
 	union sockaddr_any peer;	/* client address */
@@ -55,5 +58,14 @@ void session_start(struct wlistener *wl, int fd);
 void session_kill(struct session *s, const char *why);
 /* The verifier's answer to a pending credentials check. */
 void session_auth_done(struct session *s, bool ok);
+
+/*
+ * For app/http_fwd.c: log the close line, close both sockets (reset them
+ * when err != 0) and free the session once nothing is in flight (s may be
+ * gone on return); and, for each completion that comes back after that,
+ * free it once the last is back.
+ */
+void session_fwd_close(struct session *s, int err, const char *why);
+void session_fwd_release(struct session *s);
 
 #endif

@@ -29,6 +29,8 @@ enum ingress_event {
 	INGRESS_AUTH,		/* check ctx->user/ctx->pass, then call auth_result() */
 	INGRESS_RELAY,		/* handshake done: relay bytes from now on */
 	INGRESS_CLOSE,		/* flush ctx->out, then close (a refusal already written) */
+	INGRESS_FORWARD,	/* HTTP: a plain request; nothing consumed: the HTTP
+				 * forwarding loop (app/http_fwd.c) takes over */
 };
 
 /* Why a session ends in the handshake, for the log line. */
