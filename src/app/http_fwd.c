@@ -293,7 +293,7 @@ static void on_client_write(struct io_req *req)
 		f->cout_len = f->cout_off = 0;
 		f->cout_busy = false;
 		if (f->error_reply) {
-			fwd_end(f, -ECONNABORTED, f->why ? f->why : "refused");
+			fwd_end(f, 0, f->why ? f->why : "refused");
 			return;
 		}
 	} else {
