@@ -114,9 +114,10 @@ void http_fwd_bytes(const struct http_fwd *f, uint64_t *up, uint64_t *down)
 
 bool http_fwd_target(const struct http_fwd *f, char *buf, size_t len)
 {
-	if (!f->host[0])
-		return false;
-	snprintf(buf, len, "%s:%u", f->host, f->target.port);
+	if (f->host[0])
+		snprintf(buf, len, "%s:%u", f->host, f->target.port);
+	else
+		snprintf(buf, len, "-");
 	return true;
 }
 
@@ -412,6 +413,9 @@ static void on_client_read(struct io_req *req)
 static bool copy_target(struct http_fwd *f, const struct http1_target *t)
 {
 	memset(&f->target, 0, sizeof(f->target));
+	f->host[0] = '\0';
+	if (t->form != HTTP1_TARGET_ABSOLUTE && t->form != HTTP1_TARGET_AUTHORITY)
+		return true;
 	if (t->host_len > HOST_MAX)
 		return false;
 	memcpy(f->host, t->host, t->host_len);

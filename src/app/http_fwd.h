@@ -56,7 +56,7 @@ void http_fwd_auth_done(struct http_fwd *f, bool ok);
 /* Bytes sent upstream and to the client so far, for the close log line. */
 void http_fwd_bytes(const struct http_fwd *f, uint64_t *up, uint64_t *down);
 
-/* "host:port" of the latest request into buf; false if there was none. */
+/* "host:port" of the latest request into buf ("-" if none); true. */
 bool http_fwd_target(const struct http_fwd *f, char *buf, size_t len);
 
 #endif
