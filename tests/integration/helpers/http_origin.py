@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An HTTP/1.1 keep-alive origin for the HTTP proxy tests (http.server based).
 
-  http_origin.py --port P [--host H] [--dir D]
+  http_origin.py --port P [--host H] [--dir D] [--idle-close S]
 
 Every accepted TCP connection is counted: D/conns holds the number so far
 (written at each accept). Paths (any method unless said):
@@ -134,7 +134,10 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--dir")
+    ap.add_argument("--idle-close", type=float, help="close keep-alive connections idle this long")
     a = ap.parse_args()
+    if a.idle_close:
+        Handler.timeout = a.idle_close
     State.dir = a.dir
     State.port = a.port
     if a.dir:

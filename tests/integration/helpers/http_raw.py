@@ -72,6 +72,9 @@ class Reader:
         return d
 
 
+SHOW = False
+
+
 def read_response(r, head_only):
     while True:
         while b"\r\n\r\n" not in r.buf:
@@ -79,6 +82,8 @@ def read_response(r, head_only):
                 return None
         head, _, r.buf = r.buf.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
+        if SHOW:
+            print("\n".join("< " + ln for ln in lines))
         m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
         if not m:
             print("bad status line: %r" % lines[0])
@@ -134,7 +139,10 @@ def main():
     ap.add_argument("--wait", type=float, default=1.0)
     ap.add_argument("--max-time", type=float, default=15.0)
     ap.add_argument("--head-only", type=int, action="append", default=[])
+    ap.add_argument("--show", action="store_true", help="print the response heads")
     a = ap.parse_args()
+    global SHOW
+    SHOW = a.show
     s = socket.create_connection((a.phost, a.pport), timeout=5)
     for i, part in enumerate(a.send):
         if i and a.gap:

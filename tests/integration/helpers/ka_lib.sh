@@ -2,15 +2,18 @@
 # Helpers for the HTTP keep-alive proxy tests (tests/integration/011N-http-*.sh).
 # Source after lib.sh.
 
-# ka_origin NAME [nowait]: start helpers/http_origin.py on a free port; sets
+# ka_origin NAME [nowait|wait [ORIGIN ARGS...]]: start helpers/http_origin.py on a free port; sets
 # ORIGIN_PORT and ORIGIN_DIR ($T/NAME, where "conns" counts its TCP
 # connections). Waits until it listens unless "nowait" (start several, then
 # wait_listen each: python starts slowly on a busy machine).
 ka_origin() {
+	local name=$1 wait=${2:-}
+	shift
+	[ $# -gt 0 ] && shift
 	ORIGIN_PORT=$(free_port)
-	ORIGIN_DIR=$T/$1
-	bg "$1" python3 "$HELPERS/http_origin.py" --port "$ORIGIN_PORT" --dir "$ORIGIN_DIR"
-	[ "${2:-}" = nowait ] || wait_listen "$ORIGIN_PORT"
+	ORIGIN_DIR=$T/$name
+	bg "$name" python3 "$HELPERS/http_origin.py" --port "$ORIGIN_PORT" --dir "$ORIGIN_DIR" "$@"
+	[ "$wait" = nowait ] || wait_listen "$ORIGIN_PORT"
 }
 
 # ka_conns DIR: TCP connections the origin in DIR has accepted.
