@@ -1151,6 +1151,12 @@ int http1_write_response_head(char *buf, size_t cap, const struct http1_response
 
 		if (is_hop_by_hop(res->headers, res->num_headers, conn, h))
 			continue;
+		/*
+		 * In HTTP/1.0 Transfer-Encoding means nothing for framing (the
+		 * body ends at the close); sent on as 1.1 it would mean chunked.
+		 */
+		if (res->minor_version == 0 && ieq(h->name, h->name_len, "Transfer-Encoding"))
+			continue;
 		put_header(&o, h->name, h->name_len, h->value, h->value_len);
 	}
 	put(&o, extra, extra_len);

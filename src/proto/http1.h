@@ -325,7 +325,9 @@ bool http1_resp_is_done(const struct http1_resp_reader *r);
  * Write the head of res as a proxy forwards it: "HTTP/1.1 <status>
  * <reason>" (a proxy sends its own version), the headers in their order
  * except the hop-by-hop ones (as in http1_write_request_head(), with
- * Content-Length and Transfer-Encoding kept), extra (extra_len bytes of
+ * Content-Length and Transfer-Encoding kept, except Transfer-Encoding in
+ * an HTTP/1.0 response: there the body ends at the close, which it must
+ * still do as 1.1), extra (extra_len bytes of
  * header lines ending in CRLF, e.g. "Connection: close\r\n"), the empty
  * line. Returns bytes written, or -1 if it does not fit.
  */

@@ -219,7 +219,7 @@ static void test_framer(void)
 static void test_write_head(void)
 {
 	static const char in[] =
-		"HTTP/1.0 200 Fine\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\n"
+		"HTTP/1.1 200 Fine\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\n"
 		"Content-Length: 2\r\nX-Hop: 1\r\nX-End: 2\r\nTransfer-Encoding: x\r\n"
 		"Proxy-Connection: close\r\nUpgrade: h2\r\n\r\n";
 	struct http1_header h[MAXH];
@@ -236,6 +236,17 @@ static void test_write_head(void)
 			  "Transfer-Encoding: x\r\nConnection: close\r\n\r\n");
 	}
 	CHECK_EQ_INT(http1_write_response_head(out, 20, &res, NULL, 0), -1);
+
+	/* 1.0 with chunked: framed by the close, so no Transfer-Encoding as 1.1 */
+	static const char in10[] = "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nX: y\r\n\r\n";
+
+	CHECK_EQ_INT(http1_parse_response(in10, sizeof(in10) - 1, 0, 0, &res), (int)sizeof(in10) - 1);
+	n = http1_write_response_head(out, sizeof(out), &res, NULL, 0);
+	CHECK(n > 0);
+	if (n > 0) {
+		out[n] = 0;
+		CHECK_STR(out, "HTTP/1.1 200 OK\r\nX: y\r\n\r\n");
+	}
 }
 
 int main(void)
