@@ -938,6 +938,8 @@ int http1_resp_next(struct http1_resp_reader *r, const char *buf, size_t len,
 	*used = 0;
 	switch (r->phase) {
 	case RR_HEAD:
+		if (len == 0)		/* buf may be NULL then */
+			return PROTO_PARTIAL;
 		return resp_head(r, buf, len, res, used);
 	case RR_BODY:
 		if (http1_framer_is_done(&r->body)) {
