@@ -73,6 +73,7 @@ struct http_fwd {
 	int status;			/* final status of this request's response */
 	uint8_t up_phase, dn_phase;
 	bool cout_busy;			/* cwr is sending cout (else uin body bytes) */
+	bool crd_pooled;		/* crd reads into a loop pool buffer (cin freed while idle) */
 	bool client_keep;		/* the client lets the connection live on */
 	bool up_keep;			/* the upstream can take the next request */
 	bool close_after;		/* close the client after this response */
@@ -368,6 +369,12 @@ static void client_read(struct http_fwd *f)
 
 	if (f->crd.inflight)
 		return;
+	if (!f->cin.p) {
+		/* Idle between requests: no buffer of ours; the loop lends one. */
+		f->crd_pooled = true;
+		io_submit_op(&f->s->client, &f->crd, IO_RECV, NULL, FWD_BUF_MIN, on_client_read);
+		return;
+	}
 	err = room(&f->cin);
 	if (err) {
 		fwd_error(f, 431, NULL, err, "request head too large");
@@ -382,6 +389,26 @@ static void on_client_read(struct io_req *req)
 	struct http_fwd *f = container_of(req, struct http_fwd, crd);
 	bool was_empty = f->cin.len == 0;
 
+	if (f->crd_pooled) {
+		struct pool *bufs = f_loop(f)->bufs;
+
+		f->crd_pooled = false;
+		if (req->res > 0 && !f->closing && !f->error_reply) {
+			size_t cap = (size_t)req->res > FWD_BUF_MIN ? (size_t)req->res : FWD_BUF_MIN;
+
+			f->cin.p = malloc(cap);
+			if (f->cin.p) {
+				f->cin.cap = cap;
+				memcpy(f->cin.p, req->buf, (size_t)req->res);
+			}
+		}
+		if (req->res > 0)
+			pool_put(bufs, req->buf);
+		if (req->res > 0 && !f->cin.p && !f->closing && !f->error_reply) {
+			fwd_end(f, -ENOMEM, "out of memory");
+			return;
+		}
+	}
 	if (released(f) || f->error_reply)
 		return;
 	if (req->res < 0) {
@@ -907,6 +934,13 @@ static void exchange_done(struct http_fwd *f)
 		close_upstream(f);
 	free(f->uhead);
 	f->uhead = NULL;
+	/* Idle connections hold no buffers (the next read borrows one). */
+	if (f->cin.len == 0) {
+		free(f->cin.p);
+		f->cin = (struct xbuf){ 0 };
+	}
+	free(f->uin.p);
+	f->uin = (struct xbuf){ 0 };
 	f->up_phase = UP_HEAD;
 	f->dn_phase = DN_IDLE;
 	f->reused = f->retried = f->dn_started = f->head_sent = false;
