@@ -26,6 +26,7 @@ enum up_phase {
 	UP_SEND,		/* sending the rewritten head */
 	UP_BODY,		/* sending the body as it comes */
 	UP_DONE,		/* the whole request went; client not read */
+	UP_TUNNEL,		/* CONNECT: 200 sent, then early bytes, then the relay */
 };
 
 /* Upstream -> client: the response. */
@@ -78,6 +79,7 @@ struct http_fwd {
 	bool up_keep;			/* the upstream can take the next request */
 	bool close_after;		/* close the client after this response */
 	bool head_request;		/* method HEAD */
+	bool is_connect;		/* CONNECT: a tunnel on the relay follows */
 	bool reused;			/* sent on an upstream kept from before */
 	bool retried;
 	bool dn_started;		/* a byte of the response arrived */
@@ -87,6 +89,7 @@ struct http_fwd {
 };
 
 static void try_head(struct http_fwd *f);
+static void tunnel_go(struct http_fwd *f);
 static void arm_head_timer(struct http_fwd *f, bool idle);
 static void pump_up(struct http_fwd *f);
 static void pump_down(struct http_fwd *f);
@@ -296,6 +299,10 @@ static void on_client_write(struct io_req *req)
 		f->cout_busy = false;
 		if (f->error_reply) {
 			fwd_end(f, 0, f->why ? f->why : "refused");
+			return;
+		}
+		if (f->up_phase == UP_TUNNEL) {
+			tunnel_go(f);
 			return;
 		}
 	} else {
@@ -539,9 +546,23 @@ static void try_head(struct http_fwd *f)
 		fwd_error(f, 400, NULL, 0, "bad request target");
 		return;
 	}
-	if (t.form == HTTP1_TARGET_AUTHORITY) {
-		/* CONNECT is for a fresh connection (the ingress and the relay). */
-		fwd_error(f, 400, NULL, 0, "CONNECT after other requests");
+	f->is_connect = t.form == HTTP1_TARGET_AUTHORITY;
+	if (f->is_connect) {
+		/* After plain requests: a tunnel on the relay from here on. */
+		snprintf(f->what, sizeof(f->what), "CONNECT %.*s",
+			 (int)(req.target_len > 120 ? 120 : req.target_len), req.target);
+		f->nreq++;
+		if (f->s->wl->cfg->need_auth)
+			auth = check_auth(f, &req);
+		consume(&f->cin, (size_t)n);
+		loop_timer_cancel(f_loop(f), &f->timer);
+		if (auth < 0)
+			return;
+		if (auth == 0) {
+			f->up_phase = UP_AUTH;
+			return;
+		}
+		connect_upstream(f);
 		return;
 	}
 	if (t.form != HTTP1_TARGET_ABSOLUTE) {
@@ -621,7 +642,7 @@ static void connect_upstream(struct http_fwd *f)
 	struct worker *w = s->w;
 	const struct config *cfg = w->cfg;
 
-	if (io_is_open(&s->upstream) && f->up_port == f->target.port &&
+	if (io_is_open(&s->upstream) && f->up_port == f->target.port && !f->is_connect &&
 	    strcmp(f->up_host, f->host) == 0) {
 		f->reused = true;
 		send_head(f);
@@ -652,7 +673,40 @@ static void dialed(struct http_fwd *f, int err)
 	}
 	snprintf(f->up_host, sizeof(f->up_host), "%s", f->host);
 	f->up_port = f->target.port;
+	if (f->is_connect) {
+		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+		free(f->cout);
+		f->cout = malloc(sizeof(ok) - 1);
+		if (!f->cout) {
+			fwd_end(f, -ENOMEM, "out of memory");
+			return;
+		}
+		memcpy(f->cout, ok, sizeof(ok) - 1);
+		f->cout_len = sizeof(ok) - 1;
+		f->cout_off = 0;
+		f->up_phase = UP_TUNNEL;
+		log_debug(f->s->w->log, "conn %llu request %u: %s -> 200 (tunnel)",
+			  (unsigned long long)f->s->id, f->nreq, f->what);
+		send_cout(f);
+		return;
+	}
 	send_head(f);
+}
+
+/*
+ * The 200 went out: client bytes that came with the CONNECT go upstream
+ * first, then the session runs the relay (splice) on both sockets.
+ */
+static void tunnel_go(struct http_fwd *f)
+{
+	if (f->cin.len > 0) {
+		f->up_pending = f->cin.len;
+		io_submit_op(&f->s->upstream, &f->uwr, IO_SEND, f->cin.p, f->up_pending,
+			     on_upstream_write);
+		return;
+	}
+	session_fwd_tunnel(f->s);	/* frees f */
 }
 
 static void on_dialed_fwd(struct dial *d, int err)
@@ -753,6 +807,10 @@ static void on_upstream_write(struct io_req *req)
 	if (f->up_pending) {
 		io_submit_op(&f->s->upstream, &f->uwr, IO_SEND, f->cin.p, f->up_pending,
 			     on_upstream_write);
+		return;
+	}
+	if (f->up_phase == UP_TUNNEL) {
+		tunnel_go(f);
 		return;
 	}
 	pump_up(f);

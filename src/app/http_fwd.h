@@ -17,8 +17,9 @@
  * One request at a time: the next head is read only once the previous
  * response is complete. Errors are HTTP responses (400, 403, 407, 431, 502,
  * 504) followed by a close; once a response has started, a failure resets
- * the client connection instead. CONNECT stays with the ingress and the
- * fast relay.
+ * the client connection instead. A CONNECT as the first request stays with
+ * the ingress and the fast relay; a CONNECT after plain requests is dialled
+ * here and then handed to the relay too (session_fwd_tunnel()).
  *
  * The session keeps owning the sockets (s->client, s->upstream), the dial
  * (s->dial, s->chain) and the close log line; this module owns the rest.

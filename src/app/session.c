@@ -396,6 +396,18 @@ void session_fwd_release(struct session *s)
 	maybe_free(s);
 }
 
+void session_fwd_tunnel(struct session *s)
+{
+	uint64_t up, down;
+
+	http_fwd_bytes(s->fwd, &up, &down);
+	http_fwd_free(s->fwd);
+	s->fwd = NULL;
+	start_relay(s);
+	s->relay.dir[0].bytes += up;	/* the close line counts the whole connection */
+	s->relay.dir[1].bytes += down;
+}
+
 static void act(struct session *s)
 {
 	struct handshake *hs = s->hs;

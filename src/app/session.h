@@ -67,5 +67,10 @@ void session_auth_done(struct session *s, bool ok);
  */
 void session_fwd_close(struct session *s, int err, const char *why);
 void session_fwd_release(struct session *s);
+/*
+ * For app/http_fwd.c, after a CONNECT that followed plain requests: free
+ * s->fwd (nothing of it in flight) and relay both sockets from now on.
+ */
+void session_fwd_tunnel(struct session *s);
 
 #endif

@@ -3,7 +3,8 @@
 # (GET, POST with a body, GET to another origin, last with Connection:
 # close); the responses come back complete and in order on the one client
 # connection, which is closed after the last; the upstream is reused for
-# consecutive requests to the same origin.
+# consecutive requests to the same origin. Also: a pipelined HEAD, CONNECT
+# after a GET on one connection, an HTTP/1.0 client.
 . "$(dirname "$0")/lib.sh"
 . "$HELPERS/ka_lib.sh"
 need python3
@@ -43,6 +44,15 @@ ka_raw "pipelined HEAD" 127.0.0.1 "$HP" --expect 2 --head-only 1 --wait 3 --send
 ka_has '^resp 1 status 200 len 0 ' "HEAD response"
 ka_has '^resp 2 status 200 len 777 ' "GET after HEAD"
 ka_has '^closed$' "closed after Connection: close"
+
+# CONNECT after a plain request on the same connection: a tunnel from then
+# on (the relay), here carrying a request in origin form to origin B.
+ka_raw "CONNECT after GET" 127.0.0.1 "$HP" --expect 2 --wait 3 \
+	--send "GET http://127.0.0.1:$A/id HTTP/1.1\r\nHost: a\r\n\r\nCONNECT 127.0.0.1:$B HTTP/1.1\r\nHost: 127.0.0.1:$B\r\n\r\nGET /id HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
+ka_has '^resp 1 status 200 ' "GET before CONNECT"
+ka_has '^resp 2 status 200 len [1-9]' "CONNECT: 200, then the tunnelled response"
+ka_has '^closed$' "tunnel closed by origin B"
+wait_log 5 'request 2: CONNECT 127\.0\.0\.1:[0-9]+ -> 200 \(tunnel\)'
 
 # An HTTP/1.0 client gets one response and the close it expects.
 ka_raw "HTTP/1.0" 127.0.0.1 "$HP" --expect 1 --wait 3 \

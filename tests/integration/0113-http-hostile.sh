@@ -46,7 +46,6 @@ cat >"$T/cases" <<CASES
 400${TAB}space before colon${TAB}GET http://127.0.0.1:$O/id HTTP/1.1\r\n${H}Transfer-Encoding : chunked\r\n\r\n
 400${TAB}origin-form${TAB}GET /id HTTP/1.1\r\n${H}\r\n
 204,400${TAB}bad second request${TAB}GET http://127.0.0.1:$O/status/204 HTTP/1.1\r\n${H}\r\nGET http://127.0.0.1:$O/id HTTP/1.1\r\n${H}Content-Length: x\r\n\r\n
-204,400${TAB}CONNECT as a second request${TAB}GET http://127.0.0.1:$O/status/204 HTTP/1.1\r\n${H}\r\nCONNECT 127.0.0.1:$O HTTP/1.1\r\n${H}\r\n
 502${TAB}broken response${TAB}GET http://127.0.0.1:$GP/ HTTP/1.1\r\nHost: x\r\n\r\n
 502${TAB}refused${TAB}GET http://127.0.0.1:$DEAD/ HTTP/1.1\r\nHost: x\r\n\r\n
 CASES
