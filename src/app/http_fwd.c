@@ -168,6 +168,12 @@ void http_fwd_kill(struct http_fwd *f, const char *why)
 	fwd_end(f, -ECANCELED, why);
 }
 
+void http_fwd_drain(struct http_fwd *f)
+{
+	if (f->up_phase == UP_HEAD && f->cin.len == 0 && !f->error_reply)
+		fwd_end(f, 0, "shutdown");
+}
+
 /* A completion came back after the end: let the session free us. */
 static bool released(struct http_fwd *f)
 {
@@ -906,10 +912,11 @@ static void response_head(struct http_fwd *f, const struct http1_response *res)
 			     http1_is_keep_alive(res->minor_version, res->headers, res->num_headers);
 		/*
 		 * The client connection goes on only if it wants to, the body has
-		 * a length, and the request went whole (else its rest is unread).
+		 * a length, and the request body was read to its end (else its
+		 * rest is unread; its last bytes may still be on their way).
 		 */
 		if (!f->client_keep || f->rr.body.kind == HTTP1_BODY_CLOSE ||
-		    f->up_phase != UP_DONE || f->s->w->state != WORKER_RUN)
+		    !http1_framer_is_done(&f->req_body) || f->s->w->state != WORKER_RUN)
 			f->close_after = true;
 		if (f->close_after)
 			extra = "Connection: close\r\n";
@@ -977,6 +984,8 @@ static void exchange_done(struct http_fwd *f)
 
 	if (f->dn_phase != DN_DONE)
 		return;
+	if (f->up_phase != UP_DONE && http1_framer_is_done(&f->req_body) && f->uwr.inflight)
+		return;		/* the last body bytes are still being sent: pump_up() ends it */
 	log_debug(s->w->log, "conn %llu request %u: %s -> %d%s%s",
 		  (unsigned long long)s->id, f->nreq, f->what, f->status,
 		  f->reused ? " (reused upstream)" : "", f->close_after ? " (closing)" : "");
@@ -984,7 +993,7 @@ static void exchange_done(struct http_fwd *f)
 		fwd_end(f, 0, "response ended before the request");
 		return;
 	}
-	if (f->close_after) {
+	if (f->close_after || s->w->state != WORKER_RUN) {
 		fwd_end(f, 0, NULL);
 		return;
 	}

@@ -51,6 +51,12 @@ void http_fwd_free(struct http_fwd *f);
 /* Close the connection now (shutdown). */
 void http_fwd_kill(struct http_fwd *f, const char *why);
 
+/*
+ * The worker is draining: close now if idle between requests; otherwise
+ * the response under way is the last (it carries Connection: close).
+ */
+void http_fwd_drain(struct http_fwd *f);
+
 /* The credential check of the current request came back. */
 void http_fwd_auth_done(struct http_fwd *f, bool ok);
 

@@ -643,6 +643,12 @@ void session_start(struct wlistener *wl, int fd)
 	hs_read(s);
 }
 
+void session_drain(struct session *s)
+{
+	if (s->state == SESSION_FORWARDING)
+		http_fwd_drain(s->fwd);
+}
+
 void session_kill(struct session *s, const char *why)
 {
 	if (s->state == SESSION_FORWARDING) {

@@ -56,6 +56,8 @@ struct session {
 void session_start(struct wlistener *wl, int fd);
 /* Close now (shutdown, grace over). */
 void session_kill(struct session *s, const char *why);
+/* A drain began: close now if idle between requests (HTTP keep-alive). */
+void session_drain(struct session *s);
 /* The verifier's answer to a pending credentials check. */
 void session_auth_done(struct session *s, bool ok);
 
