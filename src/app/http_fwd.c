@@ -76,6 +76,7 @@ struct http_fwd {
 	bool cout_busy;			/* cwr is sending cout (else uin body bytes) */
 	bool crd_pooled;		/* crd reads into a loop pool buffer (cin freed while idle) */
 	bool client_keep;		/* the client lets the connection live on */
+	bool client_10;			/* an HTTP/1.0 client: no 1xx for it */
 	bool up_keep;			/* the upstream can take the next request */
 	bool close_after;		/* close the client after this response */
 	bool head_request;		/* method HEAD */
@@ -582,6 +583,7 @@ static void try_head(struct http_fwd *f)
 	}
 	http1_framer_init(&f->req_body, &body);
 	/* HTTP/1.0 clients get one response, then the close they expect. */
+	f->client_10 = req.minor_version == 0;
 	f->client_keep = req.minor_version >= 1 &&
 			 http1_is_keep_alive(req.minor_version, headers, req.num_headers);
 	f->head_request = req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0;
@@ -946,9 +948,15 @@ static void pump_down(struct http_fwd *f)
 
 	if (f->dn_phase != DN_RESP || f->cwr.inflight || f->urd.inflight || f->closing)
 		return;
+again:
 	rc = http1_resp_next(&f->rr, (const char *)f->uin.p, f->uin.len, &res, &used);
 	switch (rc) {
 	case HTTP1_RESP_HEAD:
+		if (res.status < 200 && f->client_10) {
+			/* RFC 9110 15.2: no interim responses to an HTTP/1.0 client */
+			consume(&f->uin, used);
+			goto again;
+		}
 		response_head(f, &res);
 		if (f->closing)
 			return;
