@@ -770,6 +770,9 @@ static bool can_retry(const struct http_fwd *f)
 
 static void retry(struct http_fwd *f)
 {
+	log_debug(f->s->w->log, "conn %llu request %u: kept upstream %s:%u had closed; "
+		  "sending again on a new one", (unsigned long long)f->s->id, f->nreq,
+		  f->up_host, f->up_port);
 	f->retried = true;
 	f->dn_phase = DN_IDLE;
 	close_upstream(f);

@@ -40,5 +40,7 @@ ka_raw "stale upstream" 127.0.0.1 "$HP" --expect 2 --wait 0.5 --send "$RS" --gap
 ka_has '^resp 1 status 200 ' "first request to the shy origin"
 ka_has '^resp 2 status 200 ' "request after the origin closed the idle upstream"
 [ "$(ka_conns "$DS")" = 2 ] || fail "shy origin saw $(ka_conns "$DS") connections, expected 2"
+assert_log 'request 2: kept upstream 127\.0\.0\.1:[0-9]+ had closed; sending again on a new one'
+
 log "ok: stale upstream retried on a new connection"
 stop_sluice
