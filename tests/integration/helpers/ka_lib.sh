@@ -33,5 +33,6 @@ ka_raw() {
 
 # ka_has REGEX WHAT: KA_OUT has a line matching REGEX.
 ka_has() {
-	printf '%s\n' "$KA_OUT" | grep -qE -- "$1" || fail "$2: no line matches /$1/"
+	# (no pipe into grep -q: with pipefail, the writer's SIGPIPE fails it)
+	grep -qE -- "$1" <<<"$KA_OUT" || fail "$2: no line matches /$1/"
 }
