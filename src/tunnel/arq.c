@@ -783,7 +783,7 @@ static void fastack_update(struct arq *a, struct ack_x *xs, uint32_t n)
 }
 
 struct ack_batch {
-	struct ack_x xs[ARQ_MTU_MAX / ARQ_HDR_LEN + 1];	/* what this packet acked */
+	struct ack_x xs[1024];	/* what this packet acked (first 1024) */
 	uint32_t nx, acked;
 	struct arq_seg *newest;		/* most recently transmitted of them */
 	uint64_t newest_x;
