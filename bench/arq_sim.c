@@ -8,6 +8,7 @@
  *
  *   arq_sim [--mib N] [--rate MBIT] [--seed N] [--queue KB] [--cpu]
  *
+ * --tick MS: engine timers fire only at multiples of MS (a coarse timer wheel).
  * --cpu: instead, one lossless 2 ms-RTT case at --rate (default 10000 here),
  * reporting the wall-clock CPU cost of both engines plus the link model
  * (one thread) per GiB moved.
@@ -24,6 +25,8 @@ struct cfg {
 	bool kcp_like;
 };
 
+static uint32_t tick_gran;
+
 static double run(const struct cfg *c, uint32_t rtt, uint32_t loss_pm, uint64_t rate_mbit,
 		  uint64_t qkb, uint64_t bytes, uint64_t seed, struct arq_stats *st)
 {
@@ -37,6 +40,7 @@ static double run(const struct cfg *c, uint32_t rtt, uint32_t loss_pm, uint64_t 
 	memset(&l, 0, sizeof(l));
 	memset(&x, 0, sizeof(x));
 	l.rng = seed * 0x9e3779b97f4a7c15ull + 1;
+	l.tick_gran = tick_gran;
 	arq_params_default(&p);
 	p.conv = 7;
 	if (c->kcp_like) {
@@ -83,6 +87,8 @@ int main(int argc, char **argv)
 			mib = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--rate") && i + 1 < argc)
 			rate = strtoull(argv[++i], NULL, 10), rate_set = true;
+		else if (!strcmp(argv[i], "--tick") && i + 1 < argc)
+			tick_gran = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--cpu"))
 			cpu = true;
 		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
@@ -90,7 +96,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--queue") && i + 1 < argc)
 			qkb = strtoull(argv[++i], NULL, 10);
 		else {
-			fprintf(stderr, "usage: arq_sim [--mib N] [--rate MBIT] [--seed N] [--queue KB] [--cpu]\n");
+			fprintf(stderr, "usage: arq_sim [--mib N] [--rate MBIT] [--seed N] [--queue KB] [--tick MS] [--cpu]\n");
 			return 2;
 		}
 	}

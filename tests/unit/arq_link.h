@@ -43,6 +43,7 @@ struct link {
 	struct link_pkt *heap;
 	size_t n, cap;
 	int in_rc_bad;		/* arq_input failures (should stay 0) */
+	uint32_t tick_gran;	/* engine timers fire only at multiples of this (coarse timers) */
 };
 
 struct link_out {
@@ -175,6 +176,8 @@ static inline uint64_t link_next(struct link *l)
 
 	if (t1 < t)
 		t = t1;
+	if (l->tick_gran > 1 && t > l->now)
+		t = (t + l->tick_gran - 1) / l->tick_gran * l->tick_gran;
 	if (l->n && l->heap[0].at < t)
 		t = l->heap[0].at;
 	return t;
