@@ -1121,12 +1121,33 @@ static void send_probe(struct arq *a)
 	}
 }
 
+/* Give memory back once everything is acked, so an idle tunnel holds little. */
+static void trim_idle(struct arq *a)
+{
+	struct arq_seg *ns;
+
+	if (a->snd_una != a->snd_nxt)
+		return;
+	if (a->seg_cap > 256 && (ns = calloc(256, sizeof(*ns))) != NULL) {
+		free(a->segs);
+		a->segs = ns;
+		a->seg_cap = 256;
+		a->head = a->tail = NULL;	/* nothing in flight: the list is empty */
+	}
+	if (!arq_unacked(a) && a->scap > 65536) {
+		free(a->sbuf);
+		a->sbuf = NULL;
+		a->scap = 0;
+	}
+}
+
 void arq_flush(struct arq *a, uint64_t now_ms)
 {
 	if (now_ms > a->now)
 		a->now = now_ms;
 	if (a->dead)
 		return;		/* the application tears down; send nothing more */
+	trim_idle(a);
 	flush_acks(a);
 	if (a->tell) {
 		pkt_seg(a, ARQ_CMD_WINS, (uint32_t)a->now, 0, 0);
