@@ -80,7 +80,8 @@ struct arq {
 
 	/* segments in flight: sn in [snd_una, snd_nxt), ring of seg_cap */
 	struct arq_seg *segs;
-	uint32_t seg_cap;
+	uint32_t seg_cap;	/* grows by doubling up to seg_cap_max */
+	uint32_t seg_cap_max;
 	uint32_t snd_una, snd_nxt;
 	uint32_t sacked;	/* segments in flight already selectively acked */
 	struct arq_seg *head, *tail;	/* unacked, transmission order */
@@ -97,13 +98,15 @@ struct arq {
 	/* RTT (RFC 6298 in KCP's integer form) */
 	uint32_t srtt, rttvar, rto, min_rto;
 	bool have_rtt;
-	uint32_t min_rtt;
+	uint32_t min_rtt, last_rtt;
+	uint32_t inflated_cnt;	/* start-up: consecutive RTT samples well above min */
 	uint64_t min_rtt_ts;
 
 	/* delivery rate model */
 	uint64_t delivered, delivered_ts, first_sent_ts;
 	uint64_t app_limited_until;	/* delivered mark, 0 = not app-limited */
 	uint64_t bw_slot[ARQ_BW_ROUNDS];	/* bytes/s max per round */
+	uint64_t bw_round[ARQ_BW_ROUNDS];	/* the round each slot is for */
 	uint64_t btl_bw;
 	uint64_t round_count, next_round_delivered;
 	bool round_start;
@@ -126,8 +129,8 @@ struct arq {
 	uint32_t last_adv;	/* window we last advertised */
 	bool tell;		/* send WINS */
 
-	struct arq_ack *acks;
-	uint32_t nacks, acks_cap;
+	struct arq_ack *acks, *prev_acks;	/* pending; last batch sent */
+	uint32_t nacks, nprev, acks_cap;
 
 	/* zero-window probing */
 	uint64_t probe_ts;
@@ -174,8 +177,8 @@ void arq_params_default(struct arq_params *p)
 	p->nodelay = true;
 	p->fast_resend = 2;
 	p->dead_link = 20;
-	p->max_wnd = 4096;
-	p->sndbuf = 8u << 20;
+	p->max_wnd = 8192;
+	p->sndbuf = 16u << 20;
 	p->pacing = true;
 }
 
@@ -192,7 +195,7 @@ struct arq *arq_new(const struct arq_params *p, uint64_t now_ms, arq_output_fn o
 		return NULL;
 	a->p = *p;
 	if (!a->p.max_wnd)
-		a->p.max_wnd = 4096;
+		a->p.max_wnd = 8192;
 	if (!a->p.interval_ms)
 		a->p.interval_ms = 10;
 	if (a->p.interval_ms > 5000)
@@ -205,7 +208,8 @@ struct arq *arq_new(const struct arq_params *p, uint64_t now_ms, arq_output_fn o
 	a->now = now_ms;
 
 	cap = a->p.snd_wnd ? a->p.snd_wnd : a->p.max_wnd;
-	a->seg_cap = pow2_at_least(cap < 16 ? 16 : cap);
+	a->seg_cap_max = pow2_at_least(cap < 16 ? 16 : cap);
+	a->seg_cap = a->seg_cap_max < 256 ? a->seg_cap_max : 256;
 	cap = a->p.rcv_wnd ? a->p.rcv_wnd : a->p.max_wnd;
 	a->rcap = pow2_at_least(cap < 16 ? 16 : cap);
 	/*
@@ -218,8 +222,9 @@ struct arq *arq_new(const struct arq_params *p, uint64_t now_ms, arq_output_fn o
 	a->segs = calloc(a->seg_cap, sizeof(*a->segs));
 	a->rslots = calloc(a->rcap, sizeof(*a->rslots));
 	a->acks = calloc(a->acks_cap, sizeof(*a->acks));
+	a->prev_acks = calloc(a->acks_cap, sizeof(*a->prev_acks));
 	a->pkt = malloc(a->p.mtu);
-	if (!a->segs || !a->rslots || !a->acks || !a->pkt)
+	if (!a->segs || !a->rslots || !a->acks || !a->prev_acks || !a->pkt)
 		goto out_free;
 
 	a->rto = ARQ_RTO_DEF;
@@ -252,6 +257,7 @@ void arq_free(struct arq *a)
 	free(a->rslots);
 	free(a->segs);
 	free(a->acks);
+	free(a->prev_acks);
 	free(a->pkt);
 	free(a->sbuf);
 	free(a);
@@ -359,12 +365,29 @@ static uint8_t *pkt_seg(struct arq *a, uint8_t cmd, uint32_t ts, uint32_t sn, ui
 	return h + ARQ_HDR_LEN;
 }
 
+/*
+ * Acks go out once, and while the receive side has a hole, the previous
+ * batch's acks beyond the hole go once more: a lost ack packet would
+ * otherwise make the sender resend every segment it acked (una does not
+ * cover them until the hole fills). Costs ~2 % more ack bytes on lossy paths.
+ */
 static void flush_acks(struct arq *a)
 {
+	struct arq_ack *t;
 	uint32_t i;
 
+	if (!a->nacks)
+		return;
 	for (i = 0; i < a->nacks; i++)
 		pkt_seg(a, ARQ_CMD_ACK, a->acks[i].ts, a->acks[i].sn, 0);
+	for (i = 0; i < a->nprev; i++)
+		if (sndiff(a->prev_acks[i].sn, a->rcv_nxt) > 0)
+			pkt_seg(a, ARQ_CMD_ACK, a->prev_acks[i].ts, a->prev_acks[i].sn, 0)[-ARQ_HDR_LEN + 5] =
+				ARQ_FRG_REPEAT;
+	t = a->prev_acks;
+	a->prev_acks = a->acks;
+	a->acks = t;
+	a->nprev = a->nacks;
 	a->nacks = 0;
 }
 
@@ -372,7 +395,7 @@ static void flush_acks(struct arq *a)
 
 static void rtt_sample(struct arq *a, uint32_t rtt)
 {
-	uint32_t delta, var4;
+	uint32_t delta, var4, floor;
 
 	if (!a->have_rtt) {
 		a->srtt = rtt;
@@ -389,6 +412,16 @@ static void rtt_sample(struct arq *a, uint32_t rtt)
 	if (var4 < a->p.interval_ms)
 		var4 = a->p.interval_ms;
 	a->rto = a->srtt + var4;
+	/*
+	 * RTT-inflation guard (not in KCP): a queue can grow faster than
+	 * rttvar follows -- in start-up it may double the RTT per round, in
+	 * PROBE_BW the 1.25 gain adds a quarter -- and a spurious RTO resends
+	 * a whole flight. Fast retransmit does the real loss detection.
+	 */
+	floor = (a->mode == ARQ_STARTUP ? 2 * a->srtt : a->srtt + a->srtt / 4) + a->p.interval_ms;
+	if (a->rto < floor)
+		a->rto = floor;
+	a->last_rtt = rtt;
 	if (a->rto < a->min_rto)
 		a->rto = a->min_rto;
 	if (a->rto > ARQ_RTO_MAX)
@@ -435,7 +468,6 @@ static void bw_update(struct arq *a, const struct arq_seg *s, uint32_t acked_seg
 		a->next_round_delivered = a->delivered;
 		a->round_count++;
 		a->round_start = true;
-		a->bw_slot[a->round_count % ARQ_BW_ROUNDS] = 0;
 	}
 	if (a->app_limited_until && a->delivered > a->app_limited_until)
 		a->app_limited_until = 0;
@@ -445,25 +477,47 @@ static void bw_update(struct arq *a, const struct arq_seg *s, uint32_t acked_seg
 	iv = send_el > ack_el ? send_el : ack_el;
 	if (iv > 0) {
 		rate = (a->delivered - s->del_at_send) * 1000 / iv;
+		/*
+		 * Max filter over the last ARQ_BW_ROUNDS rounds. Old rounds
+		 * expire only when a sample is taken, and app-limited samples
+		 * count only when they raise the estimate: a quiet spell (an
+		 * interactive session) keeps the estimate, so the next bulk
+		 * transfer starts at full rate instead of probing up again.
+		 */
 		if (!s->app_limited || rate > a->btl_bw) {
-			uint64_t *slot = &a->bw_slot[a->round_count % ARQ_BW_ROUNDS];
+			uint32_t k = (uint32_t)(a->round_count % ARQ_BW_ROUNDS);
 
-			if (rate > *slot)
-				*slot = rate;
+			if (a->bw_round[k] != a->round_count) {
+				a->bw_round[k] = a->round_count;
+				a->bw_slot[k] = 0;
+			}
+			if (rate > a->bw_slot[k])
+				a->bw_slot[k] = rate;
+			for (i = 0; i < ARQ_BW_ROUNDS; i++)
+				if (a->round_count - a->bw_round[i] < ARQ_BW_ROUNDS && a->bw_slot[i] > best)
+					best = a->bw_slot[i];
+			a->btl_bw = best;
 		}
-		for (i = 0; i < ARQ_BW_ROUNDS; i++)
-			if (a->bw_slot[i] > best)
-				best = a->bw_slot[i];
-		a->btl_bw = best;
 	}
 	a->first_sent_ts = s->xmit_ts;
 
-	/* Start-up ends when three rounds in a row grew the rate by less than 25 %. */
-	if (a->mode == ARQ_STARTUP && a->round_start && !s->app_limited) {
-		if (a->btl_bw >= a->full_bw * 5 / 4) {
+	/*
+	 * Start-up ends when three rounds in a row grew the rate by less than
+	 * 25 %, or when 16 RTT samples in a row were a quarter above the
+	 * minimum (a queue is building: we are past the bottleneck; random
+	 * loss does not do that, and jitter spikes do not last).
+	 */
+	if (a->mode == ARQ_STARTUP) {
+		uint32_t inflated = a->min_rtt + (a->min_rtt / 4 > a->p.interval_ms ?
+						  a->min_rtt / 4 : a->p.interval_ms);
+
+		a->inflated_cnt = a->last_rtt > inflated ? a->inflated_cnt + 1 : 0;
+	}
+	if (a->mode == ARQ_STARTUP && (a->inflated_cnt >= 16 || (a->round_start && !s->app_limited))) {
+		if (a->inflated_cnt < 16 && a->btl_bw >= a->full_bw * 5 / 4) {
 			a->full_bw = a->btl_bw;
 			a->full_bw_cnt = 0;
-		} else if (++a->full_bw_cnt >= 3) {
+		} else if (a->inflated_cnt >= 16 || ++a->full_bw_cnt >= 3) {
 			a->mode = ARQ_DRAIN;
 			a->pacing_gain = ARQ_GAIN_DRAIN;
 		}
@@ -671,7 +725,8 @@ static int validate(const struct arq *a, const uint8_t *pkt, size_t len)
 		sn = get32(h + 12);
 		una = get32(h + 16);
 		dlen = get32(h + 20);
-		if (h[5] != 0 || dlen > len - off - ARQ_HDR_LEN)
+		if ((h[5] != 0 && !(cmd == ARQ_CMD_ACK && h[5] == ARQ_FRG_REPEAT)) ||
+		    dlen > len - off - ARQ_HDR_LEN)
 			return -EPROTO;
 		if (sndiff(una, a->snd_nxt) > 0 || sn_absurd(una, a->snd_una))
 			return -EPROTO;
@@ -741,7 +796,7 @@ static void fastack_update(struct arq *a, struct ack_x *xs, uint32_t n)
 }
 
 struct ack_batch {
-	struct ack_x xs[ARQ_MTU_MAX / ARQ_HDR_LEN + 1];	/* what this packet acked */
+	struct ack_x xs[1024];	/* what this packet acked (first 1024) */
 	uint32_t nx, acked;
 	struct arq_seg *newest;		/* most recently transmitted of them */
 	uint64_t newest_x;
@@ -801,7 +856,8 @@ int arq_input(struct arq *a, const uint8_t *pkt, size_t len, uint64_t now_ms)
 
 			if (latest && (uint32_t)a->now - ts < ARQ_RTO_MAX)
 				rtt_sample(a, (uint32_t)a->now - ts);
-			if (latest && s->xseq < a->max_acked_xseq) {
+			/* a repeated ack arrives late by design: not reordering */
+			if (latest && h[5] != ARQ_FRG_REPEAT && s->xseq < a->max_acked_xseq) {
 				a->reo_seen = true;	/* acked out of transmission order */
 				a->reo_round = a->round_count;
 			}
@@ -914,8 +970,8 @@ static bool window_open(const struct arq *a)
 	uint32_t lim = a->p.snd_wnd ? a->p.snd_wnd : a->p.max_wnd;
 	uint32_t pipe = a->snd_nxt - a->snd_una - a->sacked;
 
-	if (lim > a->seg_cap)
-		lim = a->seg_cap;
+	if (lim > a->seg_cap_max)
+		lim = a->seg_cap_max;
 	if (a->snd_nxt - a->snd_una >= lim)
 		return false;
 	if (sndiff(a->rmt_limit, a->snd_nxt) <= 0)
@@ -986,12 +1042,47 @@ static void send_retransmits(struct arq *a)
 	a->rto_scan_ts = min_ts;
 }
 
+/*
+ * Double the in-flight ring (it starts small so a quiet tunnel holds little).
+ * Segments move to their new slots; list links are translated by sn.
+ */
+static int segs_grow(struct arq *a)
+{
+	uint32_t ncap = a->seg_cap * 2, sn;
+	struct arq_seg *ns, *s;
+
+	if (ncap > a->seg_cap_max)
+		return -ENOBUFS;
+	ns = calloc(ncap, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	for (sn = a->snd_una; sn != a->snd_nxt; sn++)
+		ns[sn & (ncap - 1)] = a->segs[sn & (a->seg_cap - 1)];
+	for (sn = a->snd_una; sn != a->snd_nxt; sn++) {
+		s = &ns[sn & (ncap - 1)];
+		if (s->prev)
+			s->prev = &ns[s->prev->sn & (ncap - 1)];
+		if (s->next)
+			s->next = &ns[s->next->sn & (ncap - 1)];
+	}
+	if (a->head)
+		a->head = &ns[a->head->sn & (ncap - 1)];
+	if (a->tail)
+		a->tail = &ns[a->tail->sn & (ncap - 1)];
+	free(a->segs);
+	a->segs = ns;
+	a->seg_cap = ncap;
+	return 0;
+}
+
 static void send_new(struct arq *a)
 {
 	struct arq_seg *s;
 	uint64_t left;
 
 	while (a->snd_off_next < a->snd_off_end && window_open(a) && pacing_allows(a)) {
+		if (a->snd_nxt - a->snd_una >= a->seg_cap && segs_grow(a) < 0)
+			break;
 		left = a->snd_off_end - a->snd_off_next;
 		s = seg_of(a, a->snd_nxt);
 		memset(s, 0, sizeof(*s));
@@ -1030,12 +1121,33 @@ static void send_probe(struct arq *a)
 	}
 }
 
+/* Give memory back once everything is acked, so an idle tunnel holds little. */
+static void trim_idle(struct arq *a)
+{
+	struct arq_seg *ns;
+
+	if (a->snd_una != a->snd_nxt)
+		return;
+	if (a->seg_cap > 256 && (ns = calloc(256, sizeof(*ns))) != NULL) {
+		free(a->segs);
+		a->segs = ns;
+		a->seg_cap = 256;
+		a->head = a->tail = NULL;	/* nothing in flight: the list is empty */
+	}
+	if (!arq_unacked(a) && a->scap > 65536) {
+		free(a->sbuf);
+		a->sbuf = NULL;
+		a->scap = 0;
+	}
+}
+
 void arq_flush(struct arq *a, uint64_t now_ms)
 {
 	if (now_ms > a->now)
 		a->now = now_ms;
 	if (a->dead)
 		return;		/* the application tears down; send nothing more */
+	trim_idle(a);
 	flush_acks(a);
 	if (a->tell) {
 		pkt_seg(a, ARQ_CMD_WINS, (uint32_t)a->now, 0, 0);

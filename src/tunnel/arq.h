@@ -19,7 +19,7 @@
  *   off size field
  *   0   4    conv  conversation id; a packet with another conv is rejected
  *   4   1    cmd   81 PUSH (data), 82 ACK, 83 WASK (window probe), 84 WINS (window tell)
- *   5   1    frg   always 0 (stream mode; the byte stream has no message bounds)
+ *   5   1    frg   0 (stream mode: no message bounds); an ACK sent again (see below) has 1
  *   6   2    wnd   receive window free, in segments, of the sender of this segment
  *   8   4    ts    PUSH: send time (ms, mod 2^32); ACK: ts of the PUSH it acks (RTT echo)
  *   12  4    sn    PUSH: sequence number; ACK: the sn acked; else 0
@@ -27,9 +27,13 @@
  *   20  4    len   bytes of data following (PUSH: 1..65535, else 0)
  *   24  len  data
  *
+ * While the receiver has a hole, each ACK is sent twice (in consecutive ack
+ * packets, the repeat with frg 1), so one lost ack packet does not make the
+ * sender resend segments that arrived.
+ *
  * arq_input() validates the whole packet before it changes any state and
  * rejects (-EPROTO): a truncated header, len past the end, an unknown cmd,
- * frg != 0, data on a non-PUSH or an empty PUSH, a PUSH sn further than
+ * frg other than 0 (or 1 on an ACK), data on a non-PUSH or an empty PUSH, a PUSH sn further than
  * ARQ_SN_HORIZON ahead of what was delivered, an ACK for an sn never sent,
  * an una beyond what was sent. docs/internals/tunnel-arq.md has the details.
  *
@@ -51,6 +55,7 @@
 #define ARQ_CMD_ACK	82
 #define ARQ_CMD_WASK	83
 #define ARQ_CMD_WINS	84
+#define ARQ_FRG_REPEAT	1	/* frg of an ACK sent a second time */
 #define ARQ_MTU_MIN	64
 #define ARQ_MTU_MAX	65535
 #define ARQ_WND_LIMIT	32768	/* largest window either side may use (segments) */
@@ -66,16 +71,17 @@ struct arq_params {
 	bool no_cwnd;		/* disable congestion window */
 	uint32_t dead_link;	/* retransmissions of one segment before the link is dead, default 20 */
 	/* Additions to the agreed contract (defaults from arq_params_default): */
-	uint32_t max_wnd;	/* cap for adaptive windows (segments), default 4096, <= ARQ_WND_LIMIT */
-	uint32_t sndbuf;	/* send-side byte cap (queued + unacked), default 8 MiB */
+	uint32_t max_wnd;	/* cap for adaptive windows (segments), default 8192, <= ARQ_WND_LIMIT */
+	uint32_t sndbuf;	/* send-side byte cap (queued + unacked), default 16 MiB */
 	bool pacing;		/* pace new data at gain x delivery rate, default true */
 	uint32_t min_rto_ms;	/* 0 = 30 with nodelay, else 100 */
 };
 
 /*
  * Defaults: mtu 1400, snd_wnd/rcv_wnd 0 (adaptive), interval 10, nodelay
- * true, fast_resend 2, no_cwnd false, dead_link 20, max_wnd 4096, sndbuf
- * 8 MiB, pacing true. conv 0 (set it).
+ * true, fast_resend 2, no_cwnd false, dead_link 20, max_wnd 8192, sndbuf
+ * 16 MiB, pacing true. conv 0 (set it). The windows are caps: the send ring,
+ * the in-flight ring and held receive segments grow only as traffic needs.
  *
  * With no_cwnd false the engine keeps a congestion window that starts at 32
  * segments and follows 2 x the measured BDP (delivery-rate max filter x min
