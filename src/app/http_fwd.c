@@ -595,10 +595,10 @@ static void try_head(struct http_fwd *f)
 		snprintf(f->what, sizeof(f->what), "CONNECT %.*s",
 			 (int)(req.target_len > 120 ? 120 : req.target_len), req.target);
 		f->nreq++;
+		loop_timer_cancel(f_loop(f), &f->timer);	/* before a 407 arms its own */
 		if (f->s->wl->cfg->need_auth)
 			auth = check_auth(f, &req);
 		consume(&f->cin, (size_t)n);
-		loop_timer_cancel(f_loop(f), &f->timer);
 		if (auth < 0)
 			return;
 		if (auth == 0) {
@@ -642,10 +642,10 @@ static void try_head(struct http_fwd *f)
 	}
 	f->uhead_len = (size_t)h;
 	f->nreq++;
+	loop_timer_cancel(f_loop(f), &f->timer);	/* before a 407 arms its own */
 	if (f->s->wl->cfg->need_auth)
 		auth = check_auth(f, &req);
 	consume(&f->cin, (size_t)n);		/* req points nowhere from here */
-	loop_timer_cancel(f_loop(f), &f->timer);
 	if (auth < 0)
 		return;
 	if (auth == 0) {
