@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "app/session.h"
 #include "core/util.h"
@@ -15,6 +16,7 @@
 #define FWD_BUF_MIN		16384
 #define FWD_BUF_MAX		(FWD_HEAD_MAX + 1024)
 #define FWD_KEEPALIVE_MS	30000		/* idle client (and its upstream), unless --idle-timeout */
+#define FWD_LINGER_MS		2000		/* after an error reply: unread client bytes drained */
 
 static const char proxy_auth_hdr[] = "Proxy-Authenticate: Basic realm=\"sluice\"\r\n";
 
@@ -86,10 +88,12 @@ struct http_fwd {
 	bool dn_started;		/* a byte of the response arrived */
 	bool head_sent;			/* a final head went to the client */
 	bool error_reply;		/* our own error reply is going out; close after */
+	bool lingering;			/* it went: reading to EOF so no RST eats it */
 	bool closing;
 };
 
 static void try_head(struct http_fwd *f);
+static void on_timer(struct timer *t);
 static void tunnel_go(struct http_fwd *f);
 static void arm_head_timer(struct http_fwd *f, bool idle);
 static void pump_up(struct http_fwd *f);
@@ -282,6 +286,27 @@ static void fwd_error(struct http_fwd *f, int status, const char *extra, int err
 	send_cout(f);
 }
 
+static void client_read(struct http_fwd *f);
+static void close_upstream(struct http_fwd *f);
+
+/*
+ * The error reply is out. Closing now, with request bytes still unread,
+ * would send a reset that can destroy the reply before the client reads
+ * it: send our FIN, then read and drop until the client closes (bounded).
+ */
+static void linger(struct http_fwd *f)
+{
+	f->lingering = true;
+	if (io_is_open(&f->s->upstream))
+		close_upstream(f);
+	(void)shutdown(f->s->client.fd, SHUT_WR);
+	loop_timer_cancel(f_loop(f), &f->timer);
+	f->timer.cb = on_timer;
+	loop_timer_arm(f_loop(f), &f->timer, FWD_LINGER_MS);
+	f->cin.len = 0;
+	client_read(f);
+}
+
 static void on_client_write(struct io_req *req)
 {
 	struct http_fwd *f = container_of(req, struct http_fwd, cwr);
@@ -305,7 +330,7 @@ static void on_client_write(struct io_req *req)
 		f->cout_len = f->cout_off = 0;
 		f->cout_busy = false;
 		if (f->error_reply) {
-			fwd_end(f, 0, f->why ? f->why : "refused");
+			linger(f);
 			return;
 		}
 		if (f->up_phase == UP_TUNNEL) {
@@ -334,7 +359,7 @@ static void on_timer(struct timer *t)
 	if (f->closing)
 		return;
 	if (f->error_reply) {
-		fwd_end(f, -ETIMEDOUT, f->why);
+		fwd_end(f, f->lingering ? 0 : -ETIMEDOUT, f->why);
 		return;
 	}
 	if (f->up_phase == UP_HEAD) {
@@ -423,8 +448,19 @@ static void on_client_read(struct io_req *req)
 			return;
 		}
 	}
-	if (released(f) || f->error_reply)
+	if (released(f))
 		return;
+	if (f->error_reply) {
+		if (!f->lingering)
+			return;		/* linger() reads again once the reply is out */
+		if (req->res <= 0) {
+			fwd_end(f, 0, f->why);
+			return;
+		}
+		f->cin.len = 0;		/* dropped */
+		client_read(f);
+		return;
+	}
 	if (req->res < 0) {
 		fwd_end(f, (int)req->res, NULL);
 		return;
@@ -559,10 +595,10 @@ static void try_head(struct http_fwd *f)
 		snprintf(f->what, sizeof(f->what), "CONNECT %.*s",
 			 (int)(req.target_len > 120 ? 120 : req.target_len), req.target);
 		f->nreq++;
+		loop_timer_cancel(f_loop(f), &f->timer);	/* before a 407 arms its own */
 		if (f->s->wl->cfg->need_auth)
 			auth = check_auth(f, &req);
 		consume(&f->cin, (size_t)n);
-		loop_timer_cancel(f_loop(f), &f->timer);
 		if (auth < 0)
 			return;
 		if (auth == 0) {
@@ -606,10 +642,10 @@ static void try_head(struct http_fwd *f)
 	}
 	f->uhead_len = (size_t)h;
 	f->nreq++;
+	loop_timer_cancel(f_loop(f), &f->timer);	/* before a 407 arms its own */
 	if (f->s->wl->cfg->need_auth)
 		auth = check_auth(f, &req);
 	consume(&f->cin, (size_t)n);		/* req points nowhere from here */
-	loop_timer_cancel(f_loop(f), &f->timer);
 	if (auth < 0)
 		return;
 	if (auth == 0) {

@@ -4,7 +4,8 @@
 # and argon2id users) reuses its connection; a request without credentials
 # after good ones on the same connection gets 407 with
 # Proxy-Authenticate: Basic realm="sluice" and the close; a wrong password
-# after a good one, too; the origin never sees Proxy-Authorization.
+# after a good one, too; a large upload without credentials gets its 407
+# (no reset); the origin never sees Proxy-Authorization.
 . "$(dirname "$0")/lib.sh"
 . "$HELPERS/ka_lib.sh"
 need python3 curl base64
@@ -46,6 +47,15 @@ ka_has '^closed$' "closed after 407"
 curl -sS -x "http://127.0.0.1:$HP" -v -o /dev/null "http://127.0.0.1:$O/id" 2>"$T/curl-v.txt"
 grep -q '^< Proxy-Authenticate: Basic realm="sluice"' "$T/curl-v.txt" ||
 	fail "no Proxy-Authenticate: Basic realm=\"sluice\" on 407"
+# A large upload refused with 407 before its body was read: the reply must
+# reach the client (the proxy drains what it did not read before closing,
+# so no reset destroys the 407).
+head -c 4000000 /dev/urandom >"$T/big"
+for i in 1 2 3; do
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 20 -x "http://127.0.0.1:$HP" -H 'Expect:' \
+		--data-binary @"$T/big" "http://127.0.0.1:$O/echo" 2>"$T/curl.err")
+	[ "$code" = 407 ] || fail "large POST without credentials: $code, expected 407: $(cat "$T/curl.err")"
+done
 assert_log "auth failed for user 'alice' from 127\.0\.0\.1:"
 grep -rqi 'proxy-authorization' "$T"/origin.log && fail "the origin saw Proxy-Authorization"
 grep -qF "$APW" "$SLUICE_LOG" && fail "a password reached the log"
