@@ -101,9 +101,15 @@ static void log_close(struct session *s, int err)
 	if (!log_on(s->w->log, LOG_INFO))
 		return;
 	if (s->assoc) {		/* UDP ASSOCIATE: payload bytes, both ways */
-		s->relay.dir[0].bytes = udp_assoc_stats(s->assoc)->up_bytes;
-		s->relay.dir[1].bytes = udp_assoc_stats(s->assoc)->down_bytes;
+		const struct udp_assoc_stats *st = udp_assoc_stats(s->assoc);
+
+		s->relay.dir[0].bytes = st->up_bytes;
+		s->relay.dir[1].bytes = st->down_bytes;
 		snprintf(target, sizeof(target), "udp-associate");
+		log_msg(s->w->log, LOG_INFO, "conn %llu udp associate: datagrams up %llu down %llu "
+			"dropped %llu (malformed, fragments, policy, strangers, no room)",
+			(unsigned long long)s->id, (unsigned long long)st->up_dgrams,
+			(unsigned long long)st->down_dgrams, (unsigned long long)st->dropped);
 	} else if (s->dial.peer.sa.sa_family)
 		addr_format(&s->dial.peer, target, sizeof(target));
 	else if (requested(s)->host)
