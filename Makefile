@@ -33,7 +33,7 @@ endif
 
 # Everything but main.c goes into a static library the unit tests link against.
 LIB_SRC := $(sort $(wildcard src/core/*.c src/proto/*.c src/dns/*.c src/relay/*.c \
-             src/ingress/*.c src/egress/*.c src/app/*.c))
+             src/ingress/*.c src/egress/*.c src/app/*.c src/tunnel/*.c))
 LIB_SRC := $(filter-out src/app/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(OUT)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -46,6 +46,7 @@ FUZZ_TIME ?= 60
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=build-fuzz/fuzz_%)
 PROTO_SRC := $(wildcard src/proto/*.c)
+TUNNEL_SRC := $(wildcard src/tunnel/*.c)
 
 .PHONY: all unit test test-asan fuzz fuzz-run bench clean install
 all: $(OUT)/sluice
@@ -61,7 +62,7 @@ $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(OUT)/tests/unit_%: tests/unit/test_%.c tests/unit/unit.h $(OUT)/libsluice.a
+$(OUT)/tests/unit_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(OUT)/libsluice.a
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -Itests/unit $(LDFLAGS) -o $@ $< $(OUT)/libsluice.a $(LDLIBS)
 
@@ -70,10 +71,10 @@ unit: $(UNIT_BIN)
 test: all unit
 	SLUICE_NO_BUILD=1 SLUICE_BIN=$(OUT)/sluice UNIT_DIR=$(OUT)/tests bash tests/run.sh
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $(wildcard src/proto/*.h)
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $(TUNNEL_SRC) $(wildcard src/proto/*.h src/tunnel/*.h)
 	@mkdir -p build-fuzz
-	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=undefined -o $@ $< $(PROTO_SRC)
+	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -o $@ $< $(PROTO_SRC) $(TUNNEL_SRC) $(PKG_LIBS)
 
 fuzz: $(FUZZ_BIN)
 

@@ -27,6 +27,43 @@ MAIN_ROWS = [
     ("RSS B/idle conn ({n})", "rss", "rss_b_per_conn", "{:.0f}", False, True),
 ]
 RELAY_ROWS = [r for r in MAIN_ROWS if r[1] == "iperf"]
+MAIN_SECTIONS = {"iperf", "connrate", "rss"}
+
+
+def px_rows(section):
+    return [
+        ("conn/s", section, "conn_rate", "{:.0f}", True, False),
+        ("conn p50 latency us", section, "conn_p50_us", "{:.0f}", True, True),
+        ("conn p99 latency us", section, "conn_p99_us", "{:.0f}", True, True),
+        ("CPU us/conn", section, "conn_cpu_us", "{:.1f}", False, True),
+    ]
+
+
+TPUT_ROWS = [
+    ("1 stream Gbit/s", "socks5tput", "tput1_gbps", "{:.2f}", True, False),
+    ("4 streams Gbit/s", "socks5tput", "tput4_gbps", "{:.2f}", True, False),
+    ("CPU s/GB (1 stream)", "socks5tput", "tput1_cpu_s_per_gb", "{:.3f}", False, True),
+    ("CPU s/GB (4 streams)", "socks5tput", "tput4_cpu_s_per_gb", "{:.3f}", False, True),
+]
+
+# (title, section, rows, peers, ratios)
+PX_TABLES = [
+    ("SOCKS5: connect + handshake + 64 B request/reply (tools/connrate --socks5)",
+     "socks5", px_rows("socks5"), ["direct", "sluice-socks5", "microsocks", "dante"],
+     [("sluice/direct", "sluice-socks5", "direct"),
+      ("sluice/microsocks", "sluice-socks5", "microsocks"),
+      ("sluice/dante", "sluice-socks5", "dante")]),
+    ("SOCKS5 bulk download (tools/sockspipe; sluice-tcp = tcp:// forwarding, same relay)",
+     "socks5tput", TPUT_ROWS, ["direct", "sluice-tcp", "sluice-socks5", "microsocks", "dante"],
+     [("socks5/direct", "sluice-socks5", "direct"),
+      ("socks5/tcp", "sluice-socks5", "sluice-tcp"),
+      ("sluice/microsocks", "sluice-socks5", "microsocks"),
+      ("sluice/dante", "sluice-socks5", "dante")]),
+    ("HTTP CONNECT + 64 B request/reply (tools/connrate --http-connect)",
+     "httpconnect", px_rows("httpconnect"), ["direct", "sluice-http", "tinyproxy"],
+     [("sluice/direct", "sluice-http", "direct"),
+      ("sluice/tinyproxy", "sluice-http", "tinyproxy")]),
+]
 UDP_PEERS = ["direct", "sluice", "socat"]
 UDP_ROWS = []
 for _size in (64, 1400):
@@ -75,7 +112,8 @@ def table(data, rows, peers, ratios, meta):
     w = max([10] + [len(p) + 2 for p in peers])
     cell = "{:>%d}" % w
     head = "{:<26}".format("test") + "".join(cell.format(p) for p in peers)
-    head += "".join("{:>16}".format(name) for name, _, _ in ratios)
+    rw = [max(16, len(name) + 2) for name, _, _ in ratios]
+    head += "".join("{:>{w}}".format(name, w=w) for (name, _, _), w in zip(ratios, rw))
     out = [head]
     for label, section, metric, spec, direct_ok, lower in rows:
         label = label.format(n=n)
@@ -89,11 +127,11 @@ def table(data, rows, peers, ratios, meta):
                 line += cell.format("-")
             else:
                 line += cell.format(fmt(med[p], spec))
-        for _, a, b in ratios:
+        for (_, a, b), w in zip(ratios, rw):
             if b == "direct" and not direct_ok:
-                line += "{:>16}".format("-")
+                line += "{:>{w}}".format("-", w=w)
             else:
-                line += "{:>16}".format(ratio(med.get(a), med.get(b)))
+                line += "{:>{w}}".format(ratio(med.get(a), med.get(b)), w=w)
         out.append(line + ("   (lower is better)" if lower else ""))
     return out
 
@@ -138,7 +176,7 @@ def main():
                    " ".join(b + "%" for b in busy))
     out.append("")
 
-    have = {p for (sec, _), cells in data.items() if sec not in ("relay", "udp") for p in cells}
+    have = {p for (sec, _), cells in data.items() if sec in MAIN_SECTIONS for p in cells}
     if have:
         out += table(data, MAIN_ROWS, PEERS,
                      [("sluice/direct", "sluice", "direct"),
@@ -171,6 +209,21 @@ def main():
                      [("splice/buffer", "sluice-splice", "sluice-buffer")], meta)
         out.append("")
 
+    for title, section, rows, peers, ratios in PX_TABLES:
+        if not any(sec == section for sec, _ in data):
+            continue
+        out.append(title)
+        out += table(data, rows, peers, ratios, meta)
+        errs = data.get((section, "conn_errors"), {})
+        bad = {p: int(sum(v for _, v in vals)) for p, vals in errs.items()
+               if sum(v for _, v in vals) > 0}
+        if bad:
+            out.append("errors (all rounds): " +
+                       ", ".join("{} {}".format(p, e) for p, e in sorted(bad.items())))
+        missing = [p for p in peers if not any(p in c for (sec, _), c in data.items()
+                                               if sec == section)]
+        if missing:
+            out.append("n/a (not installed or failed): " + ", ".join(missing))
     if any(sec == "udp" for sec, _ in data):
         out.append("UDP forwarding (" + meta.get("udp", "") + ")")
         out += table(data, UDP_ROWS, UDP_PEERS,
@@ -180,6 +233,9 @@ def main():
 
     out.append("rounds")
     out += rounds(data, [r for r in MAIN_ROWS], PEERS, meta)
+    for _, section, rows, peers, _ in PX_TABLES:
+        out += [section + " " + line if not line.startswith(" ") else line
+                for line in rounds(data, rows, peers, meta)]
     out += rounds(data, UDP_ROWS, UDP_PEERS, meta)
     if any(sec == "relay" for sec, _ in data):
         relay = {("iperf", m): c for (s, m), c in data.items() if s == "relay"}

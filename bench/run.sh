@@ -45,7 +45,6 @@ ROUNDS=3
 IPERF_T=5
 CONN_T=5
 CONN_C=50
-PX_CONN_T=4 # socks5, httpconnect
 TPUT_T=3    # socks5tput
 RSS_N=8000
 UDP_T=3     # udp
@@ -74,7 +73,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ "$QUICK" = 1 ]; then
-	IPERF_T=2 CONN_T=2 PX_CONN_T=2 TPUT_T=2 UDP_T=2
+	IPERF_T=2 CONN_T=2 TPUT_T=2 UDP_T=2
 	[ "$ROUNDS_SET" = 1 ] || ROUNDS=1
 fi
 for s in ${ONLY//,/ }; do
@@ -340,6 +339,41 @@ start_proxy() {
 		socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "TCP:127.0.0.1:$target" \
 			>"$dir/log" 2>&1 &
 		;;
+	sluice-socks5|sluice-http)
+		"$SLUICE" -L "${peer#sluice-}://127.0.0.1:$port" --workers 2 --log-level warn \
+			>"$dir/log" 2>&1 &
+		;;
+	microsocks)
+		microsocks -i 127.0.0.1 -p "$port" >"$dir/log" 2>&1 &
+		;;
+	dante)
+		cat >"$dir/danted.conf" <<-EOF
+			logoutput: $dir/danted.log
+			errorlog: $dir/danted.err
+			internal: 127.0.0.1 port = $port
+			external: 127.0.0.1
+			user.privileged: root
+			user.unprivileged: nobody
+			clientmethod: none
+			socksmethod: none
+			client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 log: error }
+			socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 log: error }
+		EOF
+		danted -f "$dir/danted.conf" -p "$dir/danted.pid" >"$dir/log" 2>&1 &
+		;;
+	tinyproxy)
+		cat >"$dir/tinyproxy.conf" <<-EOF
+			Port $port
+			Listen 127.0.0.1
+			Timeout 600
+			MaxClients 1000
+			LogLevel Error
+			LogFile "$dir/tinyproxy.log"
+			Allow 127.0.0.1
+			DisableViaHeader Yes
+		EOF
+		tinyproxy -d -c "$dir/tinyproxy.conf" >"$dir/log" 2>&1 &
+		;;
 	*) die "unknown peer $peer" ;;
 	esac
 	PROXY_PID=$!
@@ -485,13 +519,29 @@ start_echod() {
 	wait_listen "$ECHOD_PORT" "$ECHOD_PID" || die "echod did not start: $(cat "$TMP/echod.log")"
 }
 
-connrate_one() { # PEER ROUND
-	local peer=$1 round=$2 c0='' c1 out d0 d1
+# kv_parse "k=v k=v ...": into the global associative array KV
+declare -A KV
+kv_parse() {
+	local f
+	KV=()
+	for f in $1; do
+		[[ "$f" == *=* ]] && KV[${f%%=*}]=${f#*=}
+	done
+}
+
+# connrate_one SECTION PEER ROUND: tools/connrate through PEER to echod; a
+# proxy peer (sluice-socks5, microsocks, ...) gets the handshake it speaks
+connrate_one() {
+	local section=$1 peer=$2 round=$3 c0='' c1 out d0 d1 mode=()
+	case "$peer" in
+	sluice-http|tinyproxy) mode=(--http-connect "127.0.0.1:$ECHOD_PORT") ;;
+	sluice-socks5|microsocks|dante) mode=(--socks5 "127.0.0.1:$ECHOD_PORT") ;;
+	esac
 	start_proxy "$peer" "$ECHOD_PORT" || return 1
 	[ -n "$PROXY_PID" ] && c0=$(cpu_ticks "$PROXY_PID")
 	d0=$(listen_drops)
 	out=$(timeout $((CONN_T + 30)) "$TOOLS/connrate" -p "$PROXY_PORT" -c "$CONN_C" \
-		-d "$CONN_T" 2>"$TMP/connrate.err")
+		-d "$CONN_T" "${mode[@]}" 2>"$TMP/connrate.err")
 	d1=$(listen_drops)
 	if [ -n "$PROXY_PID" ]; then
 		[ "$peer" = socat ] && wait_no_children "$PROXY_PID"
@@ -503,31 +553,27 @@ connrate_one() { # PEER ROUND
 		log "  $peer: connrate failed: $(head -c 300 "$TMP/connrate.err")"
 		return 1
 	fi
-	declare -A kv
-	local f
-	for f in $out; do
-		[[ "$f" == *=* ]] && kv[${f%%=*}]=${f#*=}
-	done
-	record connrate conn_rate "$peer" "$round" "${kv[rate]}"
-	record connrate conn_p50_us "$peer" "$round" "${kv[p50_us]}"
-	record connrate conn_p99_us "$peer" "$round" "${kv[p99_us]}"
-	record connrate conn_p999_us "$peer" "$round" "${kv[p999_us]}"
-	record connrate conn_mean_us "$peer" "$round" "${kv[mean_us]}"
-	record connrate conn_errors "$peer" "$round" "${kv[errors]}"
+	kv_parse "$out"
+	record "$section" conn_rate "$peer" "$round" "${KV[rate]}"
+	record "$section" conn_p50_us "$peer" "$round" "${KV[p50_us]}"
+	record "$section" conn_p99_us "$peer" "$round" "${KV[p99_us]}"
+	record "$section" conn_p999_us "$peer" "$round" "${KV[p999_us]}"
+	record "$section" conn_mean_us "$peer" "$round" "${KV[mean_us]}"
+	record "$section" conn_errors "$peer" "$round" "${KV[errors]}"
 	local line
 	line=$(printf '%-8s %6.0f conn/s  mean %6d us  p50 %6d  p99 %6d  p99.9 %7d  errors %s' \
-		"$peer" "${kv[rate]}" "${kv[mean_us]}" "${kv[p50_us]}" "${kv[p99_us]}" \
-		"${kv[p999_us]}" "${kv[errors]}")
-	if [ -n "$c0" ] && [ "${kv[conns]}" -gt 0 ]; then
+		"$peer" "${KV[rate]}" "${KV[mean_us]}" "${KV[p50_us]}" "${KV[p99_us]}" \
+		"${KV[p999_us]}" "${KV[errors]}")
+	if [ -n "$c0" ] && [ "${KV[conns]}" -gt 0 ]; then
 		local cs us
 		cs=$(cpu_delta_s "$c0" "$c1")
-		us=$(awk -v c="$cs" -v n="${kv[conns]}" 'BEGIN { printf "%.2f", c * 1e6 / n }')
-		record connrate conn_cpu_us "$peer" "$round" "$us"
+		us=$(awk -v c="$cs" -v n="${KV[conns]}" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+		record "$section" conn_cpu_us "$peer" "$round" "$us"
 		line+=$(printf '  proxy CPU %.2f s = %.1f us/conn' "$cs" "$us")
 	fi
-	[ "${kv[errors]}" != 0 ] && line+="  ($(head -c 200 "$TMP/connrate.err" | tr '\n' ' '))"
+	[ "${KV[errors]}" != 0 ] && line+="  ($(head -c 200 "$TMP/connrate.err" | tr '\n' ' '))"
 	[ "$((d1 - d0))" -gt 0 ] && line+="  [$((d1 - d0)) SYNs dropped at a full accept queue]"
-	record connrate listen_drops "$peer" "$round" "$((d1 - d0))"
+	record "$section" listen_drops "$peer" "$round" "$((d1 - d0))"
 	log "  $line"
 }
 
@@ -574,6 +620,76 @@ rss_one() { # PEER ROUND
 	record rss rss_b_per_conn "$peer" "$round" "$per"
 	log "$(printf '  %-8s VmRSS %6d kB -> %6d kB: %6d B/conn (%d conns up in %ss, lost while idle: %s)' \
 		"$peer" "$before" "$after" "$per" "$RSS_N" "$est" "${lost:-?}")"
+}
+
+# ---------------------------------------------------------------- proxies
+SOURCE_PID='' SOURCE_PORT=''
+start_source() {
+	[ -n "$SOURCE_PID" ] && return 0
+	alloc_port SOURCE_PORT
+	"$TOOLS/echod" -p "$SOURCE_PORT" -m source >"$TMP/source.log" 2>&1 &
+	SOURCE_PID=$!
+	PIDS+=("$SOURCE_PID")
+	wait_listen "$SOURCE_PORT" "$SOURCE_PID" || die "echod -m source did not start: $(cat "$TMP/source.log")"
+}
+
+# pxtput_one PEER STREAMS ROUND: tools/sockspipe bulk download through PEER
+pxtput_one() {
+	local peer=$1 streams=$2 round=$3 c0='' c1 out mode=() proxy=$1
+	[ "$peer" = sluice-tcp ] && proxy=sluice
+	start_proxy "$proxy" "$SOURCE_PORT" || return 1
+	case "$peer" in
+	direct|sluice-tcp) ;;
+	*) mode=(--socks5 "127.0.0.1:$SOURCE_PORT") ;;
+	esac
+	[ -n "$PROXY_PID" ] && c0=$(cpu_ticks "$PROXY_PID")
+	out=$(timeout $((TPUT_T + 30)) "$TOOLS/sockspipe" -p "$PROXY_PORT" -P "$streams" \
+		-d "$TPUT_T" "${mode[@]}" 2>"$TMP/sockspipe.err")
+	if [ -n "$PROXY_PID" ]; then
+		sleep 0.2
+		c1=$(cpu_ticks "$PROXY_PID")
+	fi
+	stop_proxy
+	if [[ "$out" != sockspipe* ]]; then
+		log "  $peer -P $streams: sockspipe failed: $(head -c 300 "$TMP/sockspipe.err")"
+		return 1
+	fi
+	local line
+	kv_parse "$out"
+	record socks5tput "tput${streams}_gbps" "$peer" "$round" "${KV[gbps]}"
+	line=$(printf '%-14s -P %d  %7.2f Gbit/s' "$peer" "$streams" "${KV[gbps]}")
+	if [ -n "$c0" ] && [ "${KV[bytes]}" -gt 0 ]; then
+		local cs spg
+		cs=$(cpu_delta_s "$c0" "$c1")
+		spg=$(awk -v c="$cs" -v b="${KV[bytes]}" 'BEGIN { printf "%.4f", c / (b / 1e9) }')
+		record socks5tput "tput${streams}_cpu_s_per_gb" "$peer" "$round" "$spg"
+		line+=$(printf '  proxy CPU %.2f s = %.3f s/GB' "$cs" "$spg")
+	fi
+	log "  $line"
+}
+
+have_peer() { # PEER: its program is installed
+	case "$1" in
+	microsocks) command -v microsocks >/dev/null ;;
+	dante) command -v danted >/dev/null ;;
+	tinyproxy) command -v tinyproxy >/dev/null ;;
+	sluice*) [ "$HAVE_SLUICE" = 1 ] ;;
+	*) true ;;
+	esac
+}
+
+run_pxrate_section() { # SECTION LABEL PEER...
+	local section=$1 label=$2 r p
+	shift 2
+	start_echod
+	for ((r = 1; r <= ROUNDS; r++)); do
+		round_start "[$section] round $r/$ROUNDS (${CONN_T}s, $CONN_C concurrent, $label)"
+		for p in "$@"; do
+			if have_peer "$p"; then
+				measure connrate_one "$section" "$p" "$r"
+			fi
+		done
+	done
 }
 
 # ---------------------------------------------------------------- udp
@@ -681,7 +797,7 @@ if want connrate; then
 	for ((r = 1; r <= ROUNDS; r++)); do
 		round_start "[connrate] round $r/$ROUNDS (${CONN_T}s, $CONN_C concurrent, 64 B each way)"
 		for p in "${PEERS[@]}"; do
-			measure connrate_one "$p" "$r"
+			measure connrate_one connrate "$p" "$r"
 		done
 	done
 fi
@@ -701,6 +817,25 @@ if want relay; then
 	else
 		log "[relay] skipped: no $SLUICE_SRC"
 	fi
+fi
+if want socks5; then
+	run_pxrate_section socks5 "SOCKS5 handshake + 64 B each way" \
+		direct sluice-socks5 microsocks dante
+fi
+if want socks5tput; then
+	start_source
+	for ((r = 1; r <= ROUNDS; r++)); do
+		round_start "[socks5tput] round $r/$ROUNDS (sockspipe -d $TPUT_T, download)"
+		for s in 1 4; do
+			for p in direct sluice-tcp sluice-socks5 microsocks dante; do
+				have_peer "$p" && measure pxtput_one "$p" "$s" "$r"
+			done
+		done
+	done
+fi
+if want httpconnect; then
+	run_pxrate_section httpconnect "HTTP CONNECT + 64 B each way" \
+		direct sluice-http tinyproxy
 fi
 if want udp; then
 	start_udp_echo

@@ -35,6 +35,7 @@ void config_defaults(struct config *c)
 	c->connect_timeout_ms = 10000;
 	c->he_delay_ms = 250;
 	c->handshake_timeout_ms = 10000;
+	c->bind_timeout_ms = 60000;
 	c->idle_timeout_ms = 0;
 	c->grace_ms = 5000;
 	c->log_level = LOG_INFO;
@@ -67,6 +68,7 @@ void cli_usage(FILE *out)
 	fputs(
 "Usage: sluice [OPTIONS] [-L URL ...]\n"
 "       sluice passwd USER    print a hashed credential line for an auth file\n"
+"       sluice genkey         print a new tunnel key (base64, 32 bytes) for --tunnel-key\n"
 "\n"
 "A fast event-driven network proxy. Each -L adds a listener; one process\n"
 "serves them all. Without -L: " CLI_DEFAULT_LISTENER " (SOCKS5, SOCKS4 and\n"
@@ -112,6 +114,8 @@ void cli_usage(FILE *out)
 "      --idle-timeout T      close connections idle this long (default 0 = never)\n"
 "      --handshake-timeout T proxy clients must finish their request in this\n"
 "                            long (default 10s)\n"
+"      --bind-timeout T      SOCKS BIND: how long the proxy waits for the peer\n"
+"                            to connect to the port it opened (default 60s)\n"
 "      --auth-file PATH      require username/password on proxy listeners; one\n"
 "                            user:password or user:$argon2id$... per line\n"
 "                            (see sluice passwd)\n"
@@ -309,6 +313,7 @@ enum {
 	OPT_ALLOW_OPEN,
 	OPT_ALLOW_PRIVATE,
 	OPT_DNS_CACHE_SIZE,
+	OPT_BIND_TIMEOUT,
 	OPT_UDP_TIMEOUT,
 	OPT_UDP_MAX_SESSIONS,
 	OPT_UDP_ADVERTISE,
@@ -334,6 +339,7 @@ static const struct option long_opts[] = {
 	{ "allow-open", no_argument, NULL, OPT_ALLOW_OPEN },
 	{ "allow-private", no_argument, NULL, OPT_ALLOW_PRIVATE },
 	{ "dns-cache-size", required_argument, NULL, OPT_DNS_CACHE_SIZE },
+	{ "bind-timeout", required_argument, NULL, OPT_BIND_TIMEOUT },
 	{ "udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT },
 	{ "udp-max-sessions", required_argument, NULL, OPT_UDP_MAX_SESSIONS },
 	{ "udp-advertise", required_argument, NULL, OPT_UDP_ADVERTISE },
@@ -511,6 +517,11 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 			break;
 		case OPT_HANDSHAKE_TIMEOUT:
 			if (parse_duration_opt("handshake-timeout", optarg, &c->handshake_timeout_ms,
+					       false, err, errlen) < 0)
+				return CLI_ERROR;
+			break;
+		case OPT_BIND_TIMEOUT:
+			if (parse_duration_opt("bind-timeout", optarg, &c->bind_timeout_ms,
 					       false, err, errlen) < 0)
 				return CLI_ERROR;
 			break;

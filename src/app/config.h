@@ -51,6 +51,7 @@ struct config {
 	uint32_t connect_timeout_ms;
 	uint32_t he_delay_ms;		/* happy eyeballs stagger */
 	uint32_t handshake_timeout_ms;	/* proxy handshakes must finish in this */
+	uint32_t bind_timeout_ms;	/* SOCKS BIND: wait this long for the peer */
 	uint32_t idle_timeout_ms;	/* 0 = off */
 	uint32_t grace_ms;
 	int log_level;

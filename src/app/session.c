@@ -38,6 +38,7 @@ static void process(struct session *s);
 static void act(struct session *s);
 static void start_relay(struct session *s);
 static void start_egress(struct session *s, const struct target *t);
+static void start_bind(struct session *s);
 
 static struct loop *s_loop(struct session *s)
 {
@@ -154,6 +155,8 @@ static void close_early(struct session *s, int err, const char *why)
 		chain_cancel(s->chain);
 		s->chain = NULL;
 	}
+	bind_cancel(s->bind);
+	s->bind = NULL;
 	log_close(s, err);
 	if (s->assoc)
 		udp_assoc_close(s->assoc);
@@ -330,10 +333,10 @@ static void after_ingress(struct session *s)
 static void process(struct session *s)
 {
 	struct handshake *hs = s->hs;
-	const struct ingress_ops *ops = hs->ctx.ops;
 
 	while (hs->len > 0 && hs->ctx.event == INGRESS_NONE) {
-		int n = ops->input(&hs->ctx, hs->buf, hs->len);
+		/* Not cached: proxy:// swaps in the detected ingress's ops. */
+		int n = hs->ctx.ops->input(&hs->ctx, hs->buf, hs->len);
 
 		if (n < 0) {
 			hs->close_after_flush = true;
@@ -419,7 +422,9 @@ static void act(struct session *s)
 
 	switch (hs->ctx.event) {
 	case INGRESS_NONE:
-		if (hs->len > 0 && !hs->starved)
+		if (s->bind)		/* BIND's first reply is out */
+			bind_wait_peer(s->bind);
+		else if (hs->len > 0 && !hs->starved)
 			process(s);	/* pipelined bytes not fed yet */
 		else
 			hs_read(s);
@@ -431,6 +436,11 @@ static void act(struct session *s)
 		hs->ctx.event = INGRESS_NONE;
 		loop_timer_cancel(s_loop(s), &s->timer);	/* the dial has its own */
 		start_egress(s, &hs->ctx.target);
+		return;
+	case INGRESS_BIND:
+		hs->ctx.event = INGRESS_NONE;
+		loop_timer_cancel(s_loop(s), &s->timer);	/* the bind has its own */
+		start_bind(s);
 		return;
 	case INGRESS_RELAY:		/* stays set until the relay starts */
 		if (hs->ctx.up_frame && !hs->framed) {
@@ -532,7 +542,9 @@ static void egress_done(struct session *s, int err)
 			start_relay(s);
 		return;
 	}
-	if (!err && s->hs->ctx.ops->wants_bound)
+	if (!err && s->is_bind)
+		bound = s->dial.peer;	/* BIND: the second reply names the peer */
+	else if (!err && s->hs->ctx.ops->wants_bound)
 		sock_local_addr(s->upstream.fd, &bound);
 	s->state = SESSION_REPLYING;
 	s->timer.cb = on_deadline;
@@ -603,6 +615,87 @@ static void start_egress(struct session *s, const struct target *t)
 	}
 	(s->wl->deny_private ? dial_start_public : dial_start)(&s->dial, s_loop(s), w->dns,
 		&s->upstream, t, cfg->connect_timeout_ms, cfg->he_delay_ms, on_dialed);
+}
+
+/* --- BIND: egress/bind.c listens; the session relays the one peer --- */
+
+static void log_bind(struct session *s, const char *what, const union sockaddr_any *a)
+{
+	char peer[ADDR_STRLEN], addr[ADDR_STRLEN];
+
+	log_warn(s->w->log, "conn %llu client %s: BIND: %s%s", (unsigned long long)s->id,
+		 addr_format(&s->peer, peer, sizeof(peer)), what,
+		 a ? addr_format(a, addr, sizeof(addr)) : "");
+}
+
+static void on_bind_reject(void *arg, const union sockaddr_any *peer)
+{
+	log_bind(arg, "reset a connection that is not the requested peer: ", peer);
+}
+
+static void bind_failed(struct session *s, int err)
+{
+	s->hs->ctx.why = err == -ETIMEDOUT ? "BIND timeout" : "BIND failed";
+	log_bind(s, err == -ETIMEDOUT ? "no peer connected in time" :
+		 err == -EACCES ? "not a public address (--allow-private permits it)" :
+		 err == -EPERM ? "not supported through -F upstream proxies" : strerror(-err),
+		 NULL);
+	if (s->hs->wr.inflight)		/* the first reply is still going out */
+		close_early(s, err, s->hs->ctx.why);
+	else
+		egress_done(s, err);
+}
+
+static void on_bind_ready(void *arg, int err, const union sockaddr_any *addr)
+{
+	struct session *s = arg;
+
+	if (err) {
+		s->bind = NULL;
+		bind_failed(s, err);
+		return;
+	}
+	s->hs->ctx.ops->bound(&s->hs->ctx, addr);
+	after_ingress(s);		/* then act() calls bind_wait_peer() */
+}
+
+static void on_bind_done(void *arg, int err, const union sockaddr_any *peer)
+{
+	struct session *s = arg;
+
+	s->bind = NULL;
+	if (err == -ECONNABORTED) {
+		close_early(s, 0, "client closed during BIND");
+		return;
+	}
+	if (err) {
+		bind_failed(s, err);
+		return;
+	}
+	s->dial.peer = *peer;		/* for the second reply and the log */
+	egress_done(s, 0);
+}
+
+static void start_bind(struct session *s)
+{
+	struct worker *w = s->w;
+	union sockaddr_any local = { 0 };
+	struct bind_params p = {
+		.want = &s->hs->ctx.target, .local = &local,
+		.deny_private = s->wl->deny_private, .timeout_ms = w->cfg->bind_timeout_ms,
+		.ready = on_bind_ready, .done = on_bind_done, .reject = on_bind_reject, .arg = s,
+	};
+
+	s->state = SESSION_DIALING;
+	s->is_bind = true;
+	if (w->cfg->nhops || !s->hs->ctx.ops->bound) {	/* chains only CONNECT */
+		bind_failed(s, -EPERM);
+		return;
+	}
+	sock_local_addr(s->client.fd, &local);
+	s->bind = bind_start(s_loop(s), w->dns, &s->client, &s->upstream, &p);
+	if (!s->bind)
+		close_early(s, -ENOMEM, "out of memory");
 }
 
 void session_start(struct wlistener *wl, int fd)

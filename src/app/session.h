@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "app/worker.h"
+#include "egress/bind.h"
 #include "egress/direct.h"
 #include "ingress/ingress.h"
 #include "relay/relay.h"
@@ -41,6 +42,7 @@ struct session {
 	struct io upstream;
 	struct dial dial;		/* direct egress */
 	struct chain *chain;		/* -F egress while negotiating, or NULL */
+	struct bind_wait *bind;		/* BIND waiting for its peer, or NULL */
 	struct udp_assoc *assoc;	/* owned: UDP ASSOCIATE relay, or NULL */
 	struct relay relay;
 	uint64_t frame_state[4];	/* the ingress's up_frame state, kept for the relay */
@@ -49,6 +51,7 @@ struct session {
 	const char *why;		/* close reason for the log, or NULL */
 	uint8_t state;			/* enum session_state */
 	bool frame_done;		/* the framed message went before the relay */
+	bool is_bind;			/* BIND: the reply names the peer (dial.peer) */
 };
 
 /* Take over an accepted fd. On failure the fd is closed. */

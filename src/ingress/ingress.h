@@ -26,6 +26,7 @@ struct ingress_ctx;
 enum ingress_event {
 	INGRESS_NONE = 0,	/* keep feeding input */
 	INGRESS_REQUEST,	/* dial ctx->target (ctx->host for names) */
+	INGRESS_BIND,		/* BIND: listen for ctx->target, then bound(), connected() */
 	INGRESS_AUTH,		/* check ctx->user/ctx->pass, then call auth_result() */
 	INGRESS_RELAY,		/* handshake done: relay bytes from now on */
 	INGRESS_CLOSE,		/* flush ctx->out, then close (a refusal already written) */
@@ -59,6 +60,12 @@ struct ingress_ops {
 	 * INGRESS_CLOSE.
 	 */
 	void (*connected)(struct ingress_ctx *ctx, int err, const union sockaddr_any *bound);
+	/*
+	 * INGRESS_BIND: the proxy listens on *addr; write the first reply
+	 * (event stays INGRESS_NONE). connected() follows with the peer's
+	 * address (or an error) for the second. NULL: no BIND.
+	 */
+	void (*bound)(struct ingress_ctx *ctx, const union sockaddr_any *addr);
 };
 
 #define INGRESS_OUT_MAX		1024

@@ -1,7 +1,9 @@
 /*
  * SOCKS4 and 4a: one request, one 8-byte reply. SOCKS4 carries no
  * password, so a listener that requires authentication refuses it.
- * CONNECT is served; BIND is answered "rejected" until it is implemented.
+ * CONNECT and BIND are served. BIND checks only the peer's IP against
+ * DSTIP, as the SOCKS4 protocol text says (DSTPORT is the application
+ * server's, not the port it connects from).
  */
 #include <errno.h>
 
@@ -43,7 +45,8 @@ static int s4_input(struct ingress_ctx *ctx, const uint8_t *in, size_t len)
 		ctx->event = INGRESS_CLOSE;
 		return n;
 	}
-	if (r.cmd != SOCKS4_CMD_CONNECT || ingress_target_from_proto(ctx, &r.dst) < 0) {
+	if ((r.cmd != SOCKS4_CMD_CONNECT && r.cmd != SOCKS4_CMD_BIND) ||
+	    ingress_target_from_proto(ctx, &r.dst) < 0) {
 		reply(ctx, SOCKS4_REP_REJECTED, NULL);
 		ctx->why = "command not supported";
 		ctx->event = INGRESS_CLOSE;
@@ -51,6 +54,11 @@ static int s4_input(struct ingress_ctx *ctx, const uint8_t *in, size_t len)
 	}
 	ctx->state[0] = 1;
 	ctx->event = INGRESS_REQUEST;
+	if (r.cmd == SOCKS4_CMD_BIND) {
+		ctx->target.port = 0;	/* any source port */
+		addr_set_port(&ctx->target.addr, 0);
+		ctx->event = INGRESS_BIND;
+	}
 	return n;
 }
 
@@ -68,10 +76,20 @@ static void s4_connected(struct ingress_ctx *ctx, int err, const union sockaddr_
 	ctx->event = INGRESS_RELAY;
 }
 
+/* BIND's first reply: where the peer is to connect. */
+static void s4_bound(struct ingress_ctx *ctx, const union sockaddr_any *addr)
+{
+	struct proto_addr bnd;
+
+	ingress_proto_from_sockaddr(addr, &bnd);
+	reply(ctx, SOCKS4_REP_GRANTED, &bnd);
+}
+
 const struct ingress_ops ingress_socks4 = {
 	.name = "socks4",
 	.wants_bound = true,
 	.start = s4_start,
 	.input = s4_input,
 	.connected = s4_connected,
+	.bound = s4_bound,
 };

@@ -1,8 +1,9 @@
 /*
  * SOCKS5 (RFC 1928) with username/password (RFC 1929): greeting, optional
  * auth, request, then the reply once the egress has answered. CONNECT and
- * UDP ASSOCIATE are served (the session opens the UDP relay, see
- * src/app/udp_assoc.c); BIND is answered "command not supported".
+ * BIND are served (BIND: two replies, the listening address, then the
+ * peer's), and UDP ASSOCIATE (the session opens the UDP relay, see
+ * src/app/udp_assoc.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -159,7 +160,8 @@ static int on_request(struct ingress_ctx *ctx, const uint8_t *in, size_t len)
 		st(ctx)->phase = S5_UDP;
 		return n;
 	}
-	if (r.reply != SOCKS5_REP_SUCCEEDED || r.cmd != SOCKS5_CMD_CONNECT) {
+	if (r.reply != SOCKS5_REP_SUCCEEDED ||
+	    (r.cmd != SOCKS5_CMD_CONNECT && r.cmd != SOCKS5_CMD_BIND)) {
 		reply(ctx, SOCKS5_REP_CMD_NOT_SUPPORTED, NULL);
 		ctx->why = "command not supported";
 		ctx->event = INGRESS_CLOSE;
@@ -171,7 +173,8 @@ static int on_request(struct ingress_ctx *ctx, const uint8_t *in, size_t len)
 		ctx->event = INGRESS_CLOSE;
 		return n;
 	}
-	ctx->event = INGRESS_REQUEST;
+	/* BIND: DST is the peer allowed to connect (port 0: any port). */
+	ctx->event = r.cmd == SOCKS5_CMD_BIND ? INGRESS_BIND : INGRESS_REQUEST;
 	st(ctx)->phase = S5_DIALING;
 	return n;
 }
@@ -205,6 +208,15 @@ static void s5_connected(struct ingress_ctx *ctx, int err, const union sockaddr_
 	st(ctx)->phase = S5_DONE;
 }
 
+/* BIND's first reply: where the peer is to connect. */
+static void s5_bound(struct ingress_ctx *ctx, const union sockaddr_any *addr)
+{
+	struct proto_addr bnd;
+
+	ingress_proto_from_sockaddr(addr, &bnd);
+	reply(ctx, SOCKS5_REP_SUCCEEDED, &bnd);
+}
+
 const struct ingress_ops ingress_socks5 = {
 	.name = "socks5",
 	.wants_bound = true,
@@ -212,4 +224,5 @@ const struct ingress_ops ingress_socks5 = {
 	.input = s5_input,
 	.auth_result = s5_auth_result,
 	.connected = s5_connected,
+	.bound = s5_bound,
 };
