@@ -383,7 +383,7 @@ static void flush_run(struct udp_sess *s, struct udp_batch *b, unsigned int firs
 		m->msg_hdr.msg_iovlen = 1;
 		s->up_bytes += b->in[first + i].msg_len;
 	}
-	dropped = udp_send_out(s->io.fd, b, n);
+	dropped = udp_send_flow(s->io.fd, b, n);
 	s->up_dgrams += n - dropped;
 	s->dropped += dropped;
 }
@@ -502,7 +502,7 @@ static void on_upstream(struct io_req *req)
 			s->down_bytes += b->in[i].msg_len;
 			k++;
 		}
-		dropped = udp_send_out(lfd, b, k);
+		dropped = udp_send_flow(lfd, b, k);
 		s->down_dgrams += k - dropped;
 		s->dropped += dropped;
 		if (k)
