@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "app/udp.h"
+#include "app/http_fwd.h"
 #include "core/sock.h"
 #include "core/util.h"
 
@@ -72,11 +73,13 @@ static void maybe_free(struct session *s)
 	struct worker *w = s->w;
 
 	if (dial_is_busy(&s->dial) || relay_is_busy(&s->relay) || hs_busy(s->hs) ||
-	    (s->assoc && udp_assoc_is_busy(s->assoc)))
+	    (s->assoc && udp_assoc_is_busy(s->assoc)) || (s->fwd && http_fwd_is_busy(s->fwd)))
 		return;
 	hs_free(s);
 	udp_assoc_free(s->assoc);
 	s->assoc = NULL;
+	http_fwd_free(s->fwd);
+	s->fwd = NULL;
 	list_del(&s->link);
 	pool_put(&w->session_pool, s);
 	worker_session_gone(w);
@@ -98,14 +101,17 @@ static void log_close(struct session *s, int err)
 {
 	char peer[ADDR_STRLEN], target[ADDR_STRLEN + HOST_MAX], why[96];
 	uint64_t ms = loop_now(s_loop(s)) - s->start_ms;
+	uint64_t up = s->relay.dir[0].bytes, down = s->relay.dir[1].bytes;
 
 	if (!log_on(s->w->log, LOG_INFO))
 		return;
+	if (s->fwd)
+		http_fwd_bytes(s->fwd, &up, &down);
 	if (s->assoc) {		/* UDP ASSOCIATE: payload bytes, both ways */
 		const struct udp_assoc_stats *st = udp_assoc_stats(s->assoc);
 
-		s->relay.dir[0].bytes = st->up_bytes;
-		s->relay.dir[1].bytes = st->down_bytes;
+		up = st->up_bytes;
+		down = st->down_bytes;
 		snprintf(target, sizeof(target), "udp-associate");
 		log_msg(s->w->log, LOG_INFO, "conn %llu udp associate: datagrams up %llu down %llu "
 			"dropped %llu (malformed, fragments, policy, strangers, no room)",
@@ -113,6 +119,8 @@ static void log_close(struct session *s, int err)
 			(unsigned long long)st->down_dgrams, (unsigned long long)st->dropped);
 	} else if (s->dial.peer.sa.sa_family)
 		addr_format(&s->dial.peer, target, sizeof(target));
+	else if (s->fwd && http_fwd_target(s->fwd, target, sizeof(target)))
+		;
 	else if (requested(s)->host)
 		snprintf(target, sizeof(target), "%s:%u", requested(s)->host, requested(s)->port);
 	else if (requested(s)->addr.sa.sa_family)
@@ -122,8 +130,7 @@ static void log_close(struct session *s, int err)
 	log_msg(s->w->log, LOG_INFO,
 		"conn %llu closed: client %s target %s up %llu down %llu time %llu.%03llus (%s)",
 		(unsigned long long)s->id, addr_format(&s->peer, peer, sizeof(peer)), target,
-		(unsigned long long)s->relay.dir[0].bytes,
-		(unsigned long long)s->relay.dir[1].bytes,
+		(unsigned long long)up, (unsigned long long)down,
 		(unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
 		reason(err, s->why, why, sizeof(why)));
 }
@@ -412,8 +419,58 @@ static void check_auth(struct session *s)
 
 void session_auth_done(struct session *s, bool ok)
 {
+	if (s->fwd) {
+		http_fwd_auth_done(s->fwd, ok);
+		return;
+	}
 	s->hs->job = NULL;
 	auth_finish(s, ok);
+}
+
+/* --- HTTP forwarding (app/http_fwd.c) --- */
+
+/* A plain HTTP request: the forwarding loop takes the connection from here. */
+static void start_forward(struct session *s)
+{
+	struct handshake *hs = s->hs;
+	uint8_t *buf = hs->buf;
+	size_t len = hs->len, cap = hs->cap;
+
+	hs->buf = NULL;
+	loop_timer_cancel(s_loop(s), &s->timer);
+	hs_free(s);
+	s->state = SESSION_FORWARDING;
+	if (http_fwd_start(s, buf, len, cap) < 0) {
+		s->state = SESSION_HANDSHAKE;
+		close_early(s, -ENOMEM, "out of memory");
+	}
+}
+
+void session_fwd_close(struct session *s, int err, const char *why)
+{
+	if (!s->why)
+		s->why = why;
+	s->state = SESSION_CLOSING;
+	log_close(s, err);
+	close_ios(s, err);
+	maybe_free(s);
+}
+
+void session_fwd_release(struct session *s)
+{
+	maybe_free(s);
+}
+
+void session_fwd_tunnel(struct session *s)
+{
+	uint64_t up, down;
+
+	http_fwd_bytes(s->fwd, &up, &down);
+	http_fwd_free(s->fwd);
+	s->fwd = NULL;
+	start_relay(s);
+	s->relay.dir[0].bytes += up;	/* the close line counts the whole connection */
+	s->relay.dir[1].bytes += down;
 }
 
 static void act(struct session *s)
@@ -481,6 +538,9 @@ static void act(struct session *s)
 		return;
 	case INGRESS_HOLD:
 		hold_udp(s);
+		return;
+	case INGRESS_FORWARD:
+		start_forward(s);
 		return;
 	}
 }
@@ -745,8 +805,18 @@ void session_start(struct wlistener *wl, int fd)
 	hs_read(s);
 }
 
+void session_drain(struct session *s)
+{
+	if (s->state == SESSION_FORWARDING)
+		http_fwd_drain(s->fwd);
+}
+
 void session_kill(struct session *s, const char *why)
 {
+	if (s->state == SESSION_FORWARDING) {
+		http_fwd_kill(s->fwd, why);
+		return;
+	}
 	if (s->state == SESSION_RELAYING) {
 		s->why = why;
 		relay_finish(&s->relay, -ECANCELED);

@@ -26,10 +26,12 @@ enum session_state {
 	SESSION_REPLYING,	/* egress answered: flushing the ingress's reply */
 	SESSION_RELAYING,
 	SESSION_UDP,		/* holding a SOCKS5 UDP association (src/app/udp_assoc.c) */
+	SESSION_FORWARDING,	/* HTTP requests one by one (app/http_fwd.c) */
 	SESSION_CLOSING,
 };
 
 struct handshake;
+struct http_fwd;
 
 struct session {
 	struct list link;		/* on w->sessions */
@@ -45,6 +47,7 @@ struct session {
 	struct bind_wait *bind;		/* BIND waiting for its peer, or NULL */
 	struct udp_assoc *assoc;	/* owned: UDP ASSOCIATE relay, or NULL */
 	struct relay relay;
+	struct http_fwd *fwd;		/* owned: the HTTP forwarding loop, or NULL */
 	uint64_t frame_state[4];	/* the ingress's up_frame state, kept for the relay */
 	struct timer timer;		/* handshake deadline, then idle timeout */
 	union sockaddr_any peer;	/* client address */
@@ -58,7 +61,23 @@ struct session {
 void session_start(struct wlistener *wl, int fd);
 /* Close now (shutdown, grace over). */
 void session_kill(struct session *s, const char *why);
+/* A drain began: close now if idle between requests (HTTP keep-alive). */
+void session_drain(struct session *s);
 /* The verifier's answer to a pending credentials check. */
 void session_auth_done(struct session *s, bool ok);
+
+/*
+ * For app/http_fwd.c: log the close line, close both sockets (reset them
+ * when err != 0) and free the session once nothing is in flight (s may be
+ * gone on return); and, for each completion that comes back after that,
+ * free it once the last is back.
+ */
+void session_fwd_close(struct session *s, int err, const char *why);
+void session_fwd_release(struct session *s);
+/*
+ * For app/http_fwd.c, after a CONNECT that followed plain requests: free
+ * s->fwd (nothing of it in flight) and relay both sockets from now on.
+ */
+void session_fwd_tunnel(struct session *s);
 
 #endif

@@ -207,8 +207,13 @@ static void on_event(struct io_req *req)
 	deliver_auth(w);
 	cmd = atomic_load(&w->cmd);
 	if (cmd >= WORKER_DRAIN && w->state < WORKER_DRAIN) {
+		struct list *pos, *tmp;
+
 		w->state = WORKER_DRAIN;
 		close_listeners(w);
+		/* Idle keep-alive connections need not wait for the grace period. */
+		list_for_each_safe(pos, tmp, &w->sessions)
+			session_drain(list_entry(pos, struct session, link));
 	}
 	if (cmd >= WORKER_STOP && w->state < WORKER_STOP) {
 		struct list *pos, *tmp;

@@ -1,12 +1,10 @@
 /*
  * HTTP proxy ingress. CONNECT opens a tunnel ("200 Connection established",
- * then the relay). An absolute-form request (GET http://host/path) is sent
- * on in origin form, hop-by-hop headers removed, with "Connection: close",
- * followed by exactly its body (framed by Content-Length or chunked; bytes
- * after it are not forwarded: a second pipelined request must not reach
- * the origin unfiltered), and the response relayed back. So one request
- * per client connection for now: the server closes after the response.
- * Errors are proper responses: 400, 403, 407, 431, 502, 504.
+ * then the relay). Any other request (absolute-form GET http://host/path,
+ * or a bad one) is left unconsumed with INGRESS_FORWARD: the HTTP
+ * forwarding loop (app/http_fwd.c) takes the connection and serves it
+ * request after request. Errors are proper responses: 400, 403, 407, 431,
+ * 502, 504.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -65,38 +63,6 @@ static int status_for_error(int err)
 	}
 }
 
-/* Framing of the forwarded request body, for the relay (relay_frame_fn). */
-struct body_frame {
-	uint64_t remaining;		/* HTTP1_BODY_LENGTH */
-	struct http1_chunked chunked;	/* HTTP1_BODY_CHUNKED */
-	uint8_t kind;			/* enum http1_body_kind */
-};
-
-_Static_assert(sizeof(struct body_frame) <= sizeof(((struct ingress_ctx *)0)->up_frame_state),
-	       "body frame state too big");
-
-static int body_frame(void *state, const uint8_t *p, size_t n, size_t *take)
-{
-	struct body_frame *f = state;
-	int r;
-
-	switch (f->kind) {
-	case HTTP1_BODY_LENGTH:
-		*take = n < f->remaining ? n : (size_t)f->remaining;
-		f->remaining -= *take;
-		return f->remaining == 0;
-	case HTTP1_BODY_CHUNKED:
-		r = http1_chunked_feed(&f->chunked, (const char *)p, n > INT32_MAX ? INT32_MAX : n);
-		if (r < 0)
-			return -1;
-		*take = (size_t)r;
-		return http1_chunked_is_done(&f->chunked);
-	default:
-		*take = 0;
-		return 1;
-	}
-}
-
 static void http_start(struct ingress_ctx *ctx)
 {
 	st(ctx)->phase = HTTP_HEAD;
@@ -117,7 +83,7 @@ static int http_input(struct ingress_ctx *ctx, const uint8_t *in, size_t len)
 	struct http1_request req = { .headers = headers, .max_headers = HTTP_MAX_HEADERS };
 	struct http1_target t;
 	struct http_state *s = st(ctx);
-	int n, h;
+	int n;
 
 	if (s->phase != HTTP_HEAD)
 		return 0;	/* body or tunnel bytes wait for the relay */
@@ -134,49 +100,17 @@ static int http_input(struct ingress_ctx *ctx, const uint8_t *in, size_t len)
 		respond(ctx, 400, NULL, "bad HTTP request");
 		return -1;
 	}
-	if (http1_parse_target(req.method, req.method_len, req.target, req.target_len, &t) < 0) {
+	if (req.method_len != 7 || memcmp(req.method, "CONNECT", 7) != 0) {
+		/* A plain request: the HTTP forwarding loop reads it again. */
+		ctx->event = INGRESS_FORWARD;
+		return 0;
+	}
+	if (http1_parse_target(req.method, req.method_len, req.target, req.target_len, &t) < 0 ||
+	    set_target(ctx, &t) < 0) {
 		respond(ctx, 400, NULL, "bad request target");
 		return n;
 	}
-	if (t.form != HTTP1_TARGET_ABSOLUTE && t.form != HTTP1_TARGET_AUTHORITY) {
-		respond(ctx, 400, NULL, "not a proxy request (origin-form)");
-		return n;
-	}
-	if (set_target(ctx, &t) < 0) {
-		respond(ctx, 400, NULL, "bad request target");
-		return n;
-	}
-	s->is_connect = t.form == HTTP1_TARGET_AUTHORITY;
-	if (!s->is_connect) {
-		/* Forward in origin form; the server closes after its response. */
-		static const char extra[] = "Connection: close\r\n";
-		size_t cap = http1_request_head_max(&req, sizeof(extra) - 1);
-		struct http1_body body;
-		struct body_frame *f = (struct body_frame *)ctx->up_frame_state;
-
-		if (http1_request_body(&req, &body) < 0) {
-			respond(ctx, 400, NULL, "bad request body framing");
-			return n;
-		}
-		memset(f, 0, sizeof(*f));
-		f->kind = (uint8_t)body.kind;
-		f->remaining = body.length;
-		http1_chunked_init(&f->chunked);
-		ctx->up_frame = body_frame;
-
-		ctx->up = malloc(cap);
-		if (!ctx->up) {
-			respond(ctx, 502, NULL, "out of memory");
-			return n;
-		}
-		h = http1_write_request_head((char *)ctx->up, cap, &req, &t, 0, extra,
-					     sizeof(extra) - 1);
-		if (h < 0) {
-			respond(ctx, 400, NULL, "request head cannot be forwarded");
-			return n;
-		}
-		ctx->up_len = (size_t)h;
-	}
+	s->is_connect = true;
 	if (ctx->need_auth) {
 		struct http1_basic b;
 		int i = http1_find_header(headers, req.num_headers, 0, "Proxy-Authorization");

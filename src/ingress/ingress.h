@@ -35,6 +35,8 @@ enum ingress_event {
 				 * call connected() with the relay's address as bound */
 	INGRESS_HOLD,		/* reply flushed: no relay, keep the connection open until
 				 * the client closes it (it carries a UDP association) */
+	INGRESS_FORWARD,	/* HTTP: a plain request; nothing consumed: the HTTP
+				 * forwarding loop (app/http_fwd.c) takes over */
 };
 
 /* Why a session ends in the handshake, for the log line. */

@@ -825,6 +825,167 @@ out_error:
 	return PROTO_ERROR;
 }
 
+/* ---- message bodies ---- */
+
+void http1_framer_init(struct http1_framer *f, const struct http1_body *b)
+{
+	memset(f, 0, sizeof(*f));
+	f->kind = (uint8_t)b->kind;
+	f->remaining = b->kind == HTTP1_BODY_LENGTH ? b->length : 0;
+	http1_chunked_init(&f->chunked);
+	f->done = b->kind == HTTP1_BODY_NONE || (b->kind == HTTP1_BODY_LENGTH && b->length == 0);
+}
+
+int http1_framer_feed(struct http1_framer *f, const char *buf, size_t len)
+{
+	int r;
+
+	if (f->error)
+		return PROTO_ERROR;
+	if (f->done)
+		return 0;
+	if (len > INT_MAX)
+		len = INT_MAX;
+	switch (f->kind) {
+	case HTTP1_BODY_LENGTH:
+		if (len > f->remaining)
+			len = (size_t)f->remaining;
+		f->remaining -= len;
+		f->done = f->remaining == 0;
+		return (int)len;
+	case HTTP1_BODY_CHUNKED:
+		r = http1_chunked_feed(&f->chunked, buf, len);
+		if (r < 0) {
+			f->error = true;
+			return PROTO_ERROR;
+		}
+		f->done = http1_chunked_is_done(&f->chunked);
+		return r;
+	case HTTP1_BODY_CLOSE:
+		return (int)len;
+	default:
+		f->done = true;
+		return 0;
+	}
+}
+
+int http1_framer_eof(struct http1_framer *f)
+{
+	if (f->error)
+		return PROTO_ERROR;
+	if (f->kind == HTTP1_BODY_CLOSE)
+		f->done = true;
+	return f->done ? 0 : PROTO_ERROR;
+}
+
+/* ---- reading a response stream ---- */
+
+enum { RR_HEAD = 0, RR_BODY, RR_END, RR_ERROR };
+
+void http1_resp_init(struct http1_resp_reader *r, bool head_request, size_t max_head)
+{
+	memset(r, 0, sizeof(*r));
+	r->head_request = head_request;
+	r->max_head = max_head;
+	r->phase = RR_HEAD;
+}
+
+static int resp_head(struct http1_resp_reader *r, const char *buf, size_t len,
+		     struct http1_response *res, size_t *used)
+{
+	struct http1_body b;
+	int n = http1_parse_response(buf, len, r->last_len, r->max_head, res);
+
+	if (n == PROTO_PARTIAL) {
+		r->last_len = len;
+		return PROTO_PARTIAL;
+	}
+	if (n < 0)
+		goto out_error;
+	r->last_len = 0;
+	/*
+	 * 101 switches to another protocol; a proxy that drops Upgrade never
+	 * asked for one, so it is as broken as a bad head.
+	 */
+	if (res->status == 101) {
+		n = PROTO_ERROR;
+		goto out_error;
+	}
+	*used = (size_t)n;
+	if (res->status < 200)
+		return HTTP1_RESP_HEAD;		/* interim: still RR_HEAD */
+	if (http1_response_body(res, r->head_request ? "HEAD" : "GET",
+				r->head_request ? 4 : 3, &b) < 0) {
+		*used = 0;
+		n = PROTO_ERROR;
+		goto out_error;
+	}
+	http1_framer_init(&r->body, &b);
+	r->final_seen = true;
+	r->phase = RR_BODY;
+	return HTTP1_RESP_HEAD;
+
+out_error:
+	r->phase = RR_ERROR;
+	return n;
+}
+
+int http1_resp_next(struct http1_resp_reader *r, const char *buf, size_t len,
+		    struct http1_response *res, size_t *used)
+{
+	int k;
+
+	*used = 0;
+	switch (r->phase) {
+	case RR_HEAD:
+		if (len == 0)		/* buf may be NULL then */
+			return PROTO_PARTIAL;
+		return resp_head(r, buf, len, res, used);
+	case RR_BODY:
+		if (http1_framer_is_done(&r->body)) {
+			r->phase = RR_END;
+			return HTTP1_RESP_END;
+		}
+		if (len == 0)
+			return PROTO_PARTIAL;
+		k = http1_framer_feed(&r->body, buf, len);
+		if (k < 0) {
+			r->phase = RR_ERROR;
+			return PROTO_ERROR;
+		}
+		if (k == 0) {		/* cannot happen with len > 0, but stay safe */
+			if (!http1_framer_is_done(&r->body))
+				return PROTO_PARTIAL;
+			r->phase = RR_END;
+			return HTTP1_RESP_END;
+		}
+		*used = (size_t)k;
+		return HTTP1_RESP_BODY;
+	case RR_END:
+		return HTTP1_RESP_END;
+	default:
+		return PROTO_ERROR;
+	}
+}
+
+int http1_resp_eof(struct http1_resp_reader *r)
+{
+	if (r->phase == RR_END)
+		return 0;
+	if (r->phase == RR_BODY && http1_framer_eof(&r->body) == 0) {
+		r->phase = RR_END;
+		return 0;
+	}
+	r->phase = RR_ERROR;
+	return PROTO_ERROR;
+}
+
+bool http1_resp_is_done(const struct http1_resp_reader *r)
+{
+	return r->phase == RR_END ||
+	       (r->phase == RR_BODY && http1_framer_is_done(&r->body));
+}
+
 /* ---- writers ---- */
 
 /* An append-only view of a caller buffer; overflow sticks. */
@@ -901,15 +1062,15 @@ static bool name_in(const struct http1_header *h, const struct name *names, size
 	return false;
 }
 
-/* conn: index of the first Connection header, or -1. */
-static bool is_hop_by_hop(const struct http1_request *req, int conn, const struct http1_header *h)
+/* conn: index of the first Connection header in hs[0..n), or -1. */
+static bool is_hop_by_hop(const struct http1_header *hs, size_t n, int conn,
+			  const struct http1_header *h)
 {
 	if (name_in(h, hop_by_hop, sizeof(hop_by_hop) / sizeof(hop_by_hop[0])))
 		return true;
 	if (conn < 0 || name_in(h, protected, sizeof(protected) / sizeof(protected[0])))
 		return false;
-	return list_has(req->headers + conn, req->num_headers - (size_t)conn, "Connection",
-			h->name, h->name_len);
+	return list_has(hs + conn, n - (size_t)conn, "Connection", h->name, h->name_len);
 }
 
 int http1_write_request_head(char *buf, size_t cap, const struct http1_request *req,
@@ -953,7 +1114,7 @@ int http1_write_request_head(char *buf, size_t cap, const struct http1_request *
 					   target->authority_len);
 				continue;
 			}
-		} else if (is_hop_by_hop(req, conn, h)) {
+		} else if (is_hop_by_hop(req->headers, req->num_headers, conn, h)) {
 			continue;
 		}
 		put_header(&o, h->name, h->name_len, h->value, h->value_len);
@@ -971,6 +1132,47 @@ size_t http1_request_head_max(const struct http1_request *req, size_t extra_len)
 	n += 6 + req->target_len + 2;
 	for (size_t i = 0; i < req->num_headers; i++)
 		n += req->headers[i].name_len + 2 + req->headers[i].value_len + 2;
+	return n + extra_len + 2;
+}
+
+int http1_write_response_head(char *buf, size_t cap, const struct http1_response *res,
+			      const char *extra, size_t extra_len)
+{
+	struct out o = { .buf = buf, .cap = cap };
+	int conn = http1_find_header(res->headers, res->num_headers, 0, "Connection");
+
+	if (res->status < 100 || res->status > 999)
+		return -1;
+	put_str(&o, "HTTP/1.1 ");
+	put_uint(&o, (uint64_t)res->status);
+	put(&o, " ", 1);
+	put(&o, res->reason, res->reason_len);
+	put(&o, "\r\n", 2);
+	for (size_t i = 0; i < res->num_headers; i++) {
+		const struct http1_header *h = &res->headers[i];
+
+		if (is_hop_by_hop(res->headers, res->num_headers, conn, h))
+			continue;
+		/*
+		 * In HTTP/1.0 Transfer-Encoding means nothing for framing (the
+		 * body ends at the close); sent on as 1.1 it would mean chunked.
+		 */
+		if (res->minor_version == 0 && ieq(h->name, h->name_len, "Transfer-Encoding"))
+			continue;
+		put_header(&o, h->name, h->name_len, h->value, h->value_len);
+	}
+	put(&o, extra, extra_len);
+	put(&o, "\r\n", 2);
+	return out_done(&o);
+}
+
+size_t http1_response_head_max(const struct http1_response *res, size_t extra_len)
+{
+	/* "HTTP/1.1 " 3DIGIT SP reason CRLF ... CRLF */
+	size_t n = 9 + 3 + 1 + res->reason_len + 2;
+
+	for (size_t i = 0; i < res->num_headers; i++)
+		n += res->headers[i].name_len + 2 + res->headers[i].value_len + 2;
 	return n + extra_len + 2;
 }
 

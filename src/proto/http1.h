@@ -227,6 +227,116 @@ int http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len);
 /* True once the last chunk, the trailers and the final CRLF have been seen. */
 bool http1_chunked_is_done(const struct http1_chunked *c);
 
+/* ---- message bodies: one framer for requests and responses ---- */
+
+/*
+ * Tells which bytes after a head belong to its body, whatever the framing
+ * (struct http1_body): none, a length, chunked (through struct
+ * http1_chunked) or until the peer closes. Bytes are not copied: the
+ * caller forwards what feed() says is body and keeps the rest (a
+ * pipelined next message).
+ */
+struct http1_framer {
+	uint64_t remaining;		/* HTTP1_BODY_LENGTH: bytes still to come */
+	struct http1_chunked chunked;	/* HTTP1_BODY_CHUNKED */
+	uint8_t kind;			/* enum http1_body_kind */
+	bool done;			/* the body has ended */
+	bool error;			/* a framing error; sticks */
+};
+
+void http1_framer_init(struct http1_framer *f, const struct http1_body *b);
+
+/*
+ * Scan up to len bytes (at most INT_MAX). Returns how many belong to the
+ * body (0..len; fewer than len only once it ended), or PROTO_ERROR (bad
+ * chunked framing; sticks). HTTP1_BODY_CLOSE takes everything. After the
+ * end, returns 0.
+ */
+int http1_framer_feed(struct http1_framer *f, const char *buf, size_t len);
+
+static inline bool http1_framer_is_done(const struct http1_framer *f)
+{
+	return f->done;
+}
+
+/*
+ * The peer closed. Returns 0 when that is a proper end of the body (it
+ * had ended, or it is HTTP1_BODY_CLOSE, which ends now), PROTO_ERROR when
+ * the body is cut short.
+ */
+int http1_framer_eof(struct http1_framer *f);
+
+/* ---- reading a response stream ---- */
+
+/*
+ * What a proxy needs to follow a server's reply to one request: any number
+ * of interim (1xx) heads, the final head, then its body framed as
+ * http1_response_body() says (so none after HEAD, 204, 304).
+ */
+struct http1_resp_reader {
+	struct http1_framer body;
+	size_t last_len;	/* private: http1_parse_response's last_len */
+	size_t max_head;
+	uint8_t phase;		/* private */
+	bool head_request;	/* the request was HEAD: no body whatever the head says */
+	bool final_seen;	/* a final (>= 200) head has been returned */
+};
+
+enum http1_resp_event {
+	HTTP1_RESP_HEAD = 1,	/* a head of *used bytes, parsed into *res */
+	HTTP1_RESP_BODY,	/* *used (> 0) bytes of body */
+	HTTP1_RESP_END,		/* the response is complete (*used = 0) */
+};
+
+/* head_request: the request method was HEAD. max_head: 0 = no limit. */
+void http1_resp_init(struct http1_resp_reader *r, bool head_request, size_t max_head);
+
+/*
+ * Take the next step over buf[0..len), the server's bytes not consumed yet.
+ * The caller consumes *used bytes before calling again (and must not call
+ * again with the same bytes). Before the call set res->headers and
+ * res->max_headers; after HTTP1_RESP_HEAD they point into buf. A head with
+ * status < 200 is interim: another head follows.
+ *
+ * Returns an enum http1_resp_event, or:
+ *   PROTO_PARTIAL           need more bytes (*used = 0)
+ *   PROTO_ERROR             malformed head or body framing (sticks)
+ *   HTTP1_TOO_LARGE, HTTP1_TOO_MANY_HEADERS  (see http1_parse_response)
+ * After HTTP1_RESP_END it returns HTTP1_RESP_END again: the bytes that
+ * follow are not part of this response.
+ */
+int http1_resp_next(struct http1_resp_reader *r, const char *buf, size_t len,
+		    struct http1_response *res, size_t *used);
+
+/*
+ * The server closed with nothing unconsumed: 0 when that ends the response
+ * (after HTTP1_RESP_END, or a body delimited by close, which is then
+ * complete), PROTO_ERROR when the response is cut short (also when no
+ * final head arrived).
+ */
+int http1_resp_eof(struct http1_resp_reader *r);
+
+/* True once the response is complete. */
+bool http1_resp_is_done(const struct http1_resp_reader *r);
+
+/* ---- writing a response head ---- */
+
+/*
+ * Write the head of res as a proxy forwards it: "HTTP/1.1 <status>
+ * <reason>" (a proxy sends its own version), the headers in their order
+ * except the hop-by-hop ones (as in http1_write_request_head(), with
+ * Content-Length and Transfer-Encoding kept, except Transfer-Encoding in
+ * an HTTP/1.0 response: there the body ends at the close, which it must
+ * still do as 1.1), extra (extra_len bytes of
+ * header lines ending in CRLF, e.g. "Connection: close\r\n"), the empty
+ * line. Returns bytes written, or -1 if it does not fit.
+ */
+int http1_write_response_head(char *buf, size_t cap, const struct http1_response *res,
+			      const char *extra, size_t extra_len);
+
+/* An upper bound on what http1_write_response_head() writes. */
+size_t http1_response_head_max(const struct http1_response *res, size_t extra_len);
+
 /* ---- writing requests ---- */
 
 /* Keep absolute-form in the request line (for an upstream HTTP proxy). */

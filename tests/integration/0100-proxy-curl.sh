@@ -9,7 +9,8 @@
 . "$HELPERS/px_lib.sh"
 need python3 curl sha256sum
 
-"$SLUICE_BIN" --help | grep -q 'proxy://127\.0\.0\.1:1080' ||
+# (no pipe into grep -q: with pipefail, the writer's SIGPIPE fails it)
+grep -q 'proxy://127\.0\.0\.1:1080' <<<"$("$SLUICE_BIN" --help)" ||
 	fail "--help does not mention the default listener proxy://127.0.0.1:1080"
 
 px_www

@@ -117,8 +117,9 @@ grep -q '^< Proxy-Authenticate: Basic realm="sluice"' "$T/curl-v.txt" ||
 	fail "curl -v shows no 'Proxy-Authenticate: Basic realm=\"sluice\"': $(grep '^<' "$T/curl-v.txt" | head -5)"
 
 # The credentials are for the proxy: the origin must not see them.
+# (Connection: close: the proxy keeps client connections alive otherwise.)
 px_expect "http GET with credentials reaches the origin" http 127.0.0.1 "$HP" \
-	--send "GET http://127.0.0.1:$ORIGIN/auth-check HTTP/1.1\r\nHost: 127.0.0.1:$ORIGIN\r\nProxy-Authorization: Basic $(printf '%s' "alice:$APW" | base64 -w0)\r\n\r\n" \
+	--send "GET http://127.0.0.1:$ORIGIN/auth-check HTTP/1.1\r\nHost: 127.0.0.1:$ORIGIN\r\nConnection: close\r\nProxy-Authorization: Basic $(printf '%s' "alice:$APW" | base64 -w0)\r\n\r\n" \
 	--status 200
 wait_for 5 grep -qs 'GET /auth-check ' "$T"/origin/req-*.json || fail "the origin did not record the request"
 f=$(grep -ls 'GET /auth-check ' "$T"/origin/req-*.json | head -n1)

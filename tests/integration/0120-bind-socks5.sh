@@ -19,7 +19,7 @@ px_bind "socks5 BIND pipelined" s5 127.0.0.1 "$S5" --mode pipelined
 px_bind "socks5 BIND DST.ADDR localhost (a name)" s5 127.0.0.1 "$S5" --dst-name localhost
 if has_ipv6; then
 	BIND_ANY_BND=1 px_bind "socks5 BIND DST ::1" s5 127.0.0.1 "$S5" --dst ::1 --peer-src ::1
-	printf '%s\n' "$PXB_OUT" | grep -q '^bnd ::1 ' || fail "BIND ::1: the first reply does not name ::1"
+	grep -q '^bnd ::1 ' <<<"$PXB_OUT" || fail "BIND ::1: the first reply does not name ::1"
 else
 	n=4
 fi

@@ -14,7 +14,7 @@ S4=$(free_port)
 start_sluice --bind-timeout 2s -L "socks5://127.0.0.1:$S5" -L "socks4://127.0.0.1:$S4"
 px_bind "socks5: wrong peer reset, right peer relays" s5 127.0.0.1 "$S5" --dst 127.0.0.2 \
 	--wrong-peer 127.0.0.1 --peer-src 127.0.0.2 --bytes 20000
-printf '%s\n' "$PXB_OUT" | grep -q '^peer 127\.0\.0\.2 ' || fail "the second reply does not name 127.0.0.2"
+grep -q '^peer 127\.0\.0\.2 ' <<<"$PXB_OUT" || fail "the second reply does not name 127.0.0.2"
 px_bind "socks4: wrong peer reset, right peer relays" s4 127.0.0.1 "$S4" --dst 127.0.0.2 \
 	--wrong-peer 127.0.0.1 --peer-src 127.0.0.2 --bytes 20000
 Q=$(free_port)

@@ -14,8 +14,9 @@ px_bind() {
 	rc=$?
 	printf '%s\n' "$PXB_OUT" | sed 's/^/    /'
 	[ $rc = 0 ] || fail "$what: $(printf '%s\n' "$PXB_OUT" | grep -m1 '^FAIL' || echo "exit $rc")"
-	if [ "${BIND_ANY_BND:-0}" != 1 ] && printf '%s\n' "$PXB_OUT" | grep -q '^bnd ' &&
-		! printf '%s\n' "$PXB_OUT" | grep -q '^bnd 127\.0\.0\.1 '; then
+	# (here-strings, not pipes: with pipefail, grep -q can fail the writer)
+	if [ "${BIND_ANY_BND:-0}" != 1 ] && grep -q '^bnd ' <<<"$PXB_OUT" &&
+		! grep -q '^bnd 127\.0\.0\.1 ' <<<"$PXB_OUT"; then
 		fail "$what: the first reply does not name 127.0.0.1"
 	fi
 	log "ok: $what"
