@@ -108,9 +108,15 @@ static void log_close(struct session *s, int err)
 	if (s->fwd)
 		http_fwd_bytes(s->fwd, &up, &down);
 	if (s->assoc) {		/* UDP ASSOCIATE: payload bytes, both ways */
-		up = udp_assoc_stats(s->assoc)->up_bytes;
-		down = udp_assoc_stats(s->assoc)->down_bytes;
+		const struct udp_assoc_stats *st = udp_assoc_stats(s->assoc);
+
+		up = st->up_bytes;
+		down = st->down_bytes;
 		snprintf(target, sizeof(target), "udp-associate");
+		log_msg(s->w->log, LOG_INFO, "conn %llu udp associate: datagrams up %llu down %llu "
+			"dropped %llu (malformed, fragments, policy, strangers, no room)",
+			(unsigned long long)s->id, (unsigned long long)st->up_dgrams,
+			(unsigned long long)st->down_dgrams, (unsigned long long)st->dropped);
 	} else if (s->dial.peer.sa.sa_family)
 		addr_format(&s->dial.peer, target, sizeof(target));
 	else if (s->fwd && http_fwd_target(s->fwd, target, sizeof(target)))

@@ -2,6 +2,7 @@
 #include "app/udp.h"
 
 #include <errno.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,95 @@ unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n)
 		retried = false;
 		done++;
 		dropped++;
+	}
+	return dropped;
+}
+
+/* GSO segments: at most 64 per send, and a super-datagram must fit in one IP packet. */
+#define GSO_SEGS_MAX	64
+#define GSO_BYTES_MAX	(65507 - 64)
+/* Larger segments risk the path MTU (GSO never fragments): plain sends then. */
+#define GSO_SEG_MAX	1400
+#define GSO_FAILURES_MAX 16
+
+unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
+{
+	unsigned int first[UDP_BATCH], count[UDP_BATCH], ng = 0, dropped = 0, done = 0;
+	bool retried = false;
+
+	if (n < 2 || b->gso_failures >= GSO_FAILURES_MAX)
+		return udp_send_out(fd, b, n);
+	/* Group: equal sizes, the last of a group may be shorter. */
+	for (unsigned int i = 0; i < n;) {
+		size_t sz = b->out_iov[i].iov_len, total = sz;
+		unsigned int k = 1;
+
+		if (sz > 0 && sz <= GSO_SEG_MAX) {
+			while (i + k < n && k < GSO_SEGS_MAX && b->out_iov[i + k].iov_len <= sz &&
+			       total + b->out_iov[i + k].iov_len <= GSO_BYTES_MAX) {
+				total += b->out_iov[i + k].iov_len;
+				k++;
+				if (b->out_iov[i + k - 1].iov_len < sz)
+					break;
+			}
+		}
+		first[ng] = i;
+		count[ng] = k;
+		{
+			struct msghdr *h = &b->gso[ng].msg_hdr;
+
+			*h = b->out[i].msg_hdr;		/* name of the flow */
+			h->msg_iov = &b->out_iov[i];
+			h->msg_iovlen = k;
+			h->msg_control = NULL;
+			h->msg_controllen = 0;
+			if (k > 1) {
+				struct cmsghdr *c;
+				uint16_t seg = (uint16_t)sz;
+
+				memset(b->gso_ctl[ng], 0, sizeof(b->gso_ctl[ng]));
+				h->msg_control = b->gso_ctl[ng];
+				h->msg_controllen = CMSG_SPACE(sizeof(seg));
+				c = CMSG_FIRSTHDR(h);
+				c->cmsg_level = SOL_UDP;
+				c->cmsg_type = UDP_SEGMENT;
+				c->cmsg_len = CMSG_LEN(sizeof(seg));
+				memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+			}
+		}
+		ng++;
+		i += k;
+	}
+	while (done < ng) {
+		int r = sendmmsg(fd, b->gso + done, ng - done, MSG_DONTWAIT);
+
+		if (r > 0) {
+			done += (unsigned int)r;
+			retried = false;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+			for (; done < ng; done++)
+				dropped += count[done];
+			break;
+		}
+		if (r < 0 && errno == ECONNREFUSED && !retried) {
+			retried = true;		/* a queued ICMP error took this send */
+			continue;
+		}
+		retried = false;
+		if (count[done] > 1) {
+			/* GSO refused here (MTU, no offload): this group the plain way. */
+			b->gso_failures++;
+			memmove(b->out, b->out + first[done], count[done] * sizeof(*b->out));
+			dropped += udp_send_out(fd, b, count[done]);
+			done++;
+			continue;
+		}
+		dropped++;		/* this one cannot go (EMSGSIZE...) */
+		done++;
 	}
 	return dropped;
 }

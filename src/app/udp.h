@@ -45,6 +45,9 @@ struct udp_batch {
 	struct mmsghdr out[UDP_BATCH];
 	struct iovec out_iov[UDP_BATCH];
 	union sockaddr_any out_addr[UDP_BATCH];
+	struct mmsghdr gso[UDP_BATCH];	/* udp_send_flow(): one entry per group */
+	uint8_t gso_ctl[UDP_BATCH][32];	/* their UDP_SEGMENT cmsgs */
+	unsigned int gso_failures;	/* GSO refused (MTU, device): off after a few */
 	uint8_t *buf;			/* owned: UDP_BATCH slots of UDP_SLOT bytes */
 };
 
@@ -87,6 +90,15 @@ static inline void udp_poll(struct io *io, struct io_req *req, bool drained, io_
 	req->cb = cb;
 	io_submit(io, req);
 }
+
+/*
+ * Like udp_send_out() for datagrams that all go to one destination (a
+ * connected socket, or the same msg_name): runs of equal-sized datagrams
+ * go as one UDP GSO send (UDP_SEGMENT), which the kernel cuts back into
+ * the same datagrams: far less per-datagram work on the way down. Falls
+ * back to plain sends where GSO is refused. Returns datagrams dropped.
+ */
+unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n);
 
 /* IPv4-mapped IPv6 becomes plain IPv4; everything else is copied. */
 void udp_addr_unmap(const union sockaddr_any *in, union sockaddr_any *out);

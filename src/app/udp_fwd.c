@@ -61,6 +61,7 @@ struct udp_fwd {
 	uint64_t seed;			/* hash key: remote peers choose the addresses */
 	uint64_t dropped;		/* datagrams dropped at the listener */
 	uint64_t seq;
+	uint64_t warned_ms;		/* last "cannot open a session" warning */
 	bool closed;
 };
 
@@ -323,8 +324,13 @@ static struct udp_sess *sess_new(struct udp_fwd *f, const union sockaddr_any *cl
 	if (err) {
 		char c[ADDR_STRLEN];
 
-		log_warn(w->log, "udp: client %s: cannot open a session: %s",
-			 addr_format(client, c, sizeof(c)), strerror(-err));
+		/* Out of fds or memory: say so once a second, not per datagram. */
+		if (loop_now(f_loop(f)) - f->warned_ms >= 1000 || !f->warned_ms) {
+			f->warned_ms = loop_now(f_loop(f));
+			log_warn(w->log, "udp: client %s: cannot open a session: %s (datagrams "
+				 "dropped so far: %llu)", addr_format(client, c, sizeof(c)),
+				 strerror(-err), (unsigned long long)f->dropped);
+		}
 		free(s);
 		return NULL;
 	}
@@ -377,7 +383,7 @@ static void flush_run(struct udp_sess *s, struct udp_batch *b, unsigned int firs
 		m->msg_hdr.msg_iovlen = 1;
 		s->up_bytes += b->in[first + i].msg_len;
 	}
-	dropped = udp_send_out(s->io.fd, b, n);
+	dropped = udp_send_flow(s->io.fd, b, n);
 	s->up_dgrams += n - dropped;
 	s->dropped += dropped;
 }
@@ -496,7 +502,7 @@ static void on_upstream(struct io_req *req)
 			s->down_bytes += b->in[i].msg_len;
 			k++;
 		}
-		dropped = udp_send_out(lfd, b, k);
+		dropped = udp_send_flow(lfd, b, k);
 		s->down_dgrams += k - dropped;
 		s->dropped += dropped;
 		if (k)

@@ -4,7 +4,7 @@
 # non-loopback address ([::], with auth) drops datagrams for loopback
 # targets, IP or name, and says so once in the log; with -F configured UDP
 # ASSOCIATE is answered 0x07 (command not supported), documented, and the
-# control connection closed.
+# control connection closed. --udp-advertise sets BND.ADDR.
 . "$(dirname "$0")/lib.sh"
 need python3
 K=$HELPERS/udpkit.py
@@ -15,11 +15,13 @@ wait_for 5 grep -qsE ":$(printf '%04X' "$E") 0+:0000 07 " /proc/net/udp || fail 
 echo 'alice:udp-Pw.1' >"$T/users"
 S=$(free_port)
 W=$(free_port)
-start_sluice -w 1 --auth-file "$T/users" -L "socks5://127.0.0.1:$S" -L "socks5://[::]:$W"
+start_sluice -w 1 --auth-file "$T/users" -L "socks5://127.0.0.1:$S" -L "socks5://[::]:$W" \
+	--udp-advertise 127.0.0.9
 
 v6=
 has_ipv6 || v6=--no-v6
-python3 "$K" s5 127.0.0.1 "$S" "$E" targets --user alice --pw udp-Pw.1 $v6 ||
+# --udp-advertise: BND.ADDR is what we said (127.0.0.9 reaches the relay too).
+python3 "$K" s5 127.0.0.1 "$S" "$E" targets --user alice --pw udp-Pw.1 --want-relay-host 127.0.0.9 $v6 ||
 	fail "UDP ASSOCIATE with username/password"
 out=$(python3 "$K" s5 127.0.0.1 "$S" "$E" refused --user alice --pw wrong) ||
 	fail "a wrong password got an association"

@@ -229,6 +229,61 @@ static void test_cli(void)
 	config_fini(&c);
 }
 
+/* udp:// and the --udp-* options, in one block. */
+static void test_udp_cli(void)
+{
+	struct listener_cfg l;
+	struct config c;
+	char err[512];
+
+	CHECK_EQ_INT(listen_url_parse("udp://[::]:5353/127.0.0.1:53", &l, err, sizeof(err)), 0);
+	CHECK_EQ_INT(l.scheme, SCHEME_UDP);
+	CHECK_EQ_INT(l.bind_port, 5353);
+	CHECK(l.target_is_addr && l.target_port == 53);
+	free(l.url);
+	CHECK_EQ_INT(listen_url_parse("udp://0.0.0.0:51820/[2001:db8::2]:51820", &l, err,
+				      sizeof(err)), 0);
+	CHECK(l.target_is_addr && l.target.sa.sa_family == AF_INET6);
+	free(l.url);
+	CHECK_EQ_INT(listen_url_parse("udp://:53/dns.example:53", &l, err, sizeof(err)), 0);
+	CHECK(!l.target_is_addr);
+	CHECK_STR(l.target_host, "dns.example");
+	free(l.url);
+	CHECK(listen_url_parse("udp://127.0.0.1:53", &l, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "udp://BIND_HOST:PORT/TARGET_HOST:PORT") != NULL);
+	CHECK(listen_url_parse("udp://127.0.0.1:53/:53", &l, err, sizeof(err)) < 0);
+
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 3, "sluice", "-L", "udp://:1/h:2"), CLI_RUN);
+	CHECK_EQ_INT(c.udp_timeout_ms, 60000);
+	CHECK_EQ_INT(c.udp_max_sessions, 16384);
+	CHECK_EQ_INT(c.udp_advertise.sa.sa_family, 0);
+	CHECK(!c.listeners[0].need_auth);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 9, "sluice", "-L", "udp://:1/h:2", "--udp-timeout",
+			   "120", "--udp-max-sessions", "3", "--udp-advertise", "[2001:db8::1]"),
+		     CLI_RUN);
+	CHECK_EQ_INT(c.udp_timeout_ms, 120000);
+	CHECK_EQ_INT(c.udp_max_sessions, 3);
+	CHECK_EQ_INT(c.udp_advertise.sa.sa_family, AF_INET6);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "udp://:1/h:2", "--udp-advertise",
+			   "203.0.113.7"), CLI_RUN);
+	CHECK_EQ_INT(c.udp_advertise.sa.sa_family, AF_INET);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "udp://:1/h:2", "--udp-timeout",
+			   "0"), CLI_ERROR);
+	CHECK(strstr(err, "--udp-timeout '0'") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "udp://:1/h:2",
+			   "--udp-max-sessions", "0"), CLI_ERROR);
+	CHECK(strstr(err, "--udp-max-sessions '0'") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "udp://:1/h:2",
+			   "--udp-advertise", "nat.example"), CLI_ERROR);
+	CHECK(strstr(err, "--udp-advertise 'nat.example'") != NULL);
+	config_fini(&c);
+}
+
 int main(void)
 {
 	RUN(test_addr_split);
@@ -237,5 +292,6 @@ int main(void)
 	RUN(test_url);
 	RUN(test_durations_sizes);
 	RUN(test_cli);
+	RUN(test_udp_cli);
 	return unit_done();
 }

@@ -73,7 +73,7 @@ def flows_main(args):
         for i, c in enumerate(clients):
             c.sendto(b"client-%d-seq-%d" % (i, k), (host, port))
         time.sleep(0.002)
-    end = time.time() + 5
+    end = time.time() + float(os.environ.get("UDPKIT_WAIT", "5"))
     while time.time() < end and sum(got) < n * count:
         r, _, _ = select.select(clients, [], [], 0.5)
         for c in r:
@@ -246,7 +246,13 @@ def s5_main(args):
 
 
 def s5_scenario(phost, pport, eport, scen, user, pw, args):
-    r = associate(phost, pport, user, pw)
+    announce = ("0.0.0.0", 0)
+    if scen == "announce":
+        # pin by announcement: the client names its UDP port in the request
+        u0 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u0.bind(("127.0.0.1", 0))
+        announce = ("0.0.0.0", u0.getsockname()[1])
+    r = associate(phost, pport, user, pw, announce)
     if scen == "refused":
         if not isinstance(r, int):
             fail("UDP ASSOCIATE was accepted")
@@ -256,6 +262,26 @@ def s5_scenario(phost, pport, eport, scen, user, pw, args):
         fail("UDP ASSOCIATE refused with reply %d" % r)
     t, (rhost, rport) = r
     print("relay %s:%d" % (rhost, rport))
+    if "--want-relay-host" in args and rhost != args[args.index("--want-relay-host") + 1]:
+        fail("BND.ADDR is %s" % rhost)
+    if scen == "announce":
+        u0.settimeout(2)
+        # another port speaks first: it must not take the pin
+        o = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        o.settimeout(0.4)
+        o.sendto(wrap("127.0.0.1", eport, b"intruder first"), (rhost, rport))
+        try:
+            o.recv(70000)
+            fail("a datagram from a port other than the announced one was relayed")
+        except socket.timeout:
+            pass
+        u0.sendto(wrap("127.0.0.1", eport, b"hello announced"), (rhost, rport))
+        src, sport, payload, atyp = unwrap(u0.recv(70000))
+        if payload != b"hello announced":
+            fail("announced port: got %r" % payload)
+        print("ok: pinned to the announced port")
+        t.close()
+        return
     u = socket.socket(fam_of(rhost), socket.SOCK_DGRAM)
     u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     u.settimeout(2)
