@@ -321,8 +321,9 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	log_info(&log, "sluice %s running: %u workers, pid %d", SLUICE_VERSION,
-		 nworkers, (int)getpid());
+	log_info(&log, "sluice %s running: %u workers, %s event loop%s, pid %d", SLUICE_VERSION,
+		 nworkers, workers[0].loop.be->name,
+		 cfg.io_backend == LOOP_BACKEND_AUTO ? " (auto)" : "", (int)getpid());
 
 	while (status == 0) {
 		sig = sigwaitinfo(&sigs, NULL);
