@@ -27,6 +27,16 @@ MAIN_ROWS = [
     ("RSS B/idle conn ({n})", "rss", "rss_b_per_conn", "{:.0f}", False, True),
 ]
 RELAY_ROWS = [r for r in MAIN_ROWS if r[1] == "iperf"]
+BACKEND_ROWS = [r for r in MAIN_ROWS
+                if r[2] in ("iperf1_gbps", "iperf1_cpu_s_per_gb", "conn_rate", "conn_p50_us",
+                            "conn_p99_us", "conn_cpu_us")]
+BACKEND_PEERS = ["sluice-epoll", "sluice-uring"]
+
+
+def backend_data(data):
+    """The backend section's cells, keyed like the main rows'."""
+    return {("iperf" if m.startswith("iperf") else "connrate", m): c
+            for (s, m), c in data.items() if s == "backend"}
 
 
 def load(path):
@@ -126,7 +136,8 @@ def main():
                    " ".join(b + "%" for b in busy))
     out.append("")
 
-    have = {p for (sec, _), cells in data.items() if sec != "relay" for p in cells}
+    have = {p for (sec, _), cells in data.items() if sec not in ("relay", "backend")
+            for p in cells}
     if have:
         out += table(data, MAIN_ROWS, PEERS,
                      [("sluice/direct", "sluice", "direct"),
@@ -159,12 +170,21 @@ def main():
                      [("splice/buffer", "sluice-splice", "sluice-buffer")], meta)
         out.append("")
 
+    if any(sec == "backend" for sec, _ in data):
+        out.append("sluice --io-backend epoll vs uring (same run)")
+        out += table(backend_data(data), BACKEND_ROWS, BACKEND_PEERS,
+                     [("uring/epoll", "sluice-uring", "sluice-epoll")], meta)
+        out.append("")
+
     out.append("rounds")
     out += rounds(data, [r for r in MAIN_ROWS], PEERS, meta)
     if any(sec == "relay" for sec, _ in data):
         relay = {("iperf", m): c for (s, m), c in data.items() if s == "relay"}
         out += ["relay " + line if not line.startswith(" ") else line
                 for line in rounds(relay, RELAY_ROWS, relay_peers, meta)]
+    if any(sec == "backend" for sec, _ in data):
+        out += ["backend " + line if not line.startswith(" ") else line
+                for line in rounds(backend_data(data), BACKEND_ROWS, BACKEND_PEERS, meta)]
     print("\n".join(out))
 
 

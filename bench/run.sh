@@ -6,7 +6,7 @@
 # against the same run's baselines.
 #
 #   bench/run.sh [--quick] [--rounds N] [--sluice PATH] [--rss-conns N]
-#                [--only iperf,connrate,rss,relay,socks5,socks5tput,httpconnect]
+#                [--only iperf,connrate,rss,relay,backend,socks5,socks5tput,httpconnect]
 #
 # Sections:
 #   iperf     iperf3 -t 5, 1 stream and -P 4: receiver Gbit/s, proxy CPU s/GB
@@ -15,6 +15,8 @@
 #   rss       tools/idlehold: 8000 idle connections through the proxy to
 #             tools/echod; proxy VmRSS growth per connection
 #   relay     sluice --relay buffer vs --relay splice (iperf3 as above)
+#   backend   sluice --io-backend epoll vs uring: connrate as above, and
+#             iperf3 1 stream (Gbit/s, CPU s/GB)
 #   socks5    tools/connrate --socks5: connect, greeting, wait for the method,
 #             CONNECT to tools/echod (IPv4), wait for the reply, 64 B request,
 #             64 B reply, close; sluice -L socks5://, microsocks, dante, and
@@ -43,7 +45,7 @@ CONN_C=50
 PX_CONN_T=4 # socks5, httpconnect
 TPUT_T=3    # socks5tput
 RSS_N=8000
-ALL_SECTIONS=iperf,connrate,rss,relay,socks5,socks5tput,httpconnect
+ALL_SECTIONS=iperf,connrate,rss,relay,backend,socks5,socks5tput,httpconnect
 ONLY=$ALL_SECTIONS
 SLUICE=$ROOT/build/sluice
 QUICK=0
@@ -284,10 +286,12 @@ start_proxy() {
 	dir=$TMP/$peer-$port
 	mkdir -p "$dir"
 	case "$peer" in
-	sluice|sluice-buffer|sluice-splice)
+	sluice|sluice-buffer|sluice-splice|sluice-epoll|sluice-uring)
 		local relay=()
 		[ "$peer" = sluice-buffer ] && relay=(--relay buffer)
 		[ "$peer" = sluice-splice ] && relay=(--relay splice)
+		[ "$peer" = sluice-epoll ] && relay=(--io-backend epoll)
+		[ "$peer" = sluice-uring ] && relay=(--io-backend uring)
 		"$SLUICE" -L "tcp://127.0.0.1:$port/127.0.0.1:$target" --workers 2 \
 			--log-level warn "${relay[@]}" >"$dir/log" 2>&1 &
 		;;
@@ -478,8 +482,8 @@ start_echod() {
 	wait_listen "$ECHOD_PORT" "$ECHOD_PID" || die "echod did not start: $(cat "$TMP/echod.log")"
 }
 
-connrate_one() { # PEER ROUND
-	local peer=$1 round=$2 c0='' c1 out d0 d1
+connrate_one() { # PEER ROUND [SECTION]
+	local peer=$1 round=$2 sec=${3:-connrate} c0='' c1 out d0 d1
 	start_proxy "$peer" "$ECHOD_PORT" || return 1
 	[ -n "$PROXY_PID" ] && c0=$(cpu_ticks "$PROXY_PID")
 	d0=$(listen_drops)
@@ -501,12 +505,12 @@ connrate_one() { # PEER ROUND
 	for f in $out; do
 		[[ "$f" == *=* ]] && kv[${f%%=*}]=${f#*=}
 	done
-	record connrate conn_rate "$peer" "$round" "${kv[rate]}"
-	record connrate conn_p50_us "$peer" "$round" "${kv[p50_us]}"
-	record connrate conn_p99_us "$peer" "$round" "${kv[p99_us]}"
-	record connrate conn_p999_us "$peer" "$round" "${kv[p999_us]}"
-	record connrate conn_mean_us "$peer" "$round" "${kv[mean_us]}"
-	record connrate conn_errors "$peer" "$round" "${kv[errors]}"
+	record "$sec" conn_rate "$peer" "$round" "${kv[rate]}"
+	record "$sec" conn_p50_us "$peer" "$round" "${kv[p50_us]}"
+	record "$sec" conn_p99_us "$peer" "$round" "${kv[p99_us]}"
+	record "$sec" conn_p999_us "$peer" "$round" "${kv[p999_us]}"
+	record "$sec" conn_mean_us "$peer" "$round" "${kv[mean_us]}"
+	record "$sec" conn_errors "$peer" "$round" "${kv[errors]}"
 	local line
 	line=$(printf '%-8s %6.0f conn/s  mean %6d us  p50 %6d  p99 %6d  p99.9 %7d  errors %s' \
 		"$peer" "${kv[rate]}" "${kv[mean_us]}" "${kv[p50_us]}" "${kv[p99_us]}" \
@@ -515,12 +519,12 @@ connrate_one() { # PEER ROUND
 		local cs us
 		cs=$(cpu_delta_s "$c0" "$c1")
 		us=$(awk -v c="$cs" -v n="${kv[conns]}" 'BEGIN { printf "%.2f", c * 1e6 / n }')
-		record connrate conn_cpu_us "$peer" "$round" "$us"
+		record "$sec" conn_cpu_us "$peer" "$round" "$us"
 		line+=$(printf '  proxy CPU %.2f s = %.1f us/conn' "$cs" "$us")
 	fi
 	[ "${kv[errors]}" != 0 ] && line+="  ($(head -c 200 "$TMP/connrate.err" | tr '\n' ' '))"
 	[ "$((d1 - d0))" -gt 0 ] && line+="  [$((d1 - d0)) SYNs dropped at a full accept queue]"
-	record connrate listen_drops "$peer" "$round" "$((d1 - d0))"
+	record "$sec" listen_drops "$peer" "$round" "$((d1 - d0))"
 	log "  $line"
 }
 
@@ -601,6 +605,22 @@ if want relay; then
 		run_iperf_section relay sluice-buffer sluice-splice
 	else
 		log "[relay] skipped: no $SLUICE_SRC"
+	fi
+fi
+if want backend; then
+	if [ "$HAVE_SLUICE" = 1 ]; then
+		start_echod
+		for ((r = 1; r <= ROUNDS; r++)); do
+			round_start "[backend] round $r/$ROUNDS (connrate ${CONN_T}s, iperf3 -t $IPERF_T)"
+			for p in sluice-epoll sluice-uring; do
+				measure connrate_one "$p" "$r" backend
+			done
+			for p in sluice-epoll sluice-uring; do
+				measure iperf_one backend "$p" 1 "$r"
+			done
+		done
+	else
+		log "[backend] skipped: no $SLUICE_SRC"
 	fi
 fi
 ELAPSED=$((SECONDS - T_START))
