@@ -216,5 +216,8 @@ int loop_run(struct loop *l)
 		l->now = clock_ms();
 		timer_wheel_advance(&l->timers, l->now);
 	}
+	/* io_uring: closes queued in the last round happen before we return. */
+	if (l->be->flush)
+		l->be->flush(l);
 	return 0;
 }

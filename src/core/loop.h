@@ -114,7 +114,10 @@ struct loop_backend {
 	bool (*cancel)(struct loop *l, struct io_req *req);
 	/* Optional (NULL: close(fd)): close fd after its requests' cancels. */
 	void (*close)(struct loop *l, struct io *io, int fd);
-	/* Optional: wait (bounded) until every cancelled request is completed. */
+	/*
+	 * Optional: hand queued work (closes) to the kernel and wait, bounded,
+	 * until every cancelled request is completed.
+	 */
 	void (*flush)(struct loop *l);
 };
 

@@ -481,9 +481,13 @@ static int ur_wait(struct loop *l, int timeout_ms)
 
 static void ur_flush(struct loop *l)
 {
+	struct io_uring *ring = &ur(l)->ring;
+
+	if (io_uring_sq_ready(ring))
+		(void)io_uring_submit(ring);
 	for (int i = 0; ur(l)->cancelling && i < UR_FLUSH_ROUNDS; i++)
 		(void)ur_wait(l, UR_FLUSH_MS);
-	/* Hand the cancels' completions over now: the caller drains them. */
+	/* The cancels' completions are queued now: the caller drains them. */
 }
 
 const struct loop_backend loop_backend_uring = {
