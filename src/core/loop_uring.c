@@ -33,6 +33,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -101,9 +102,20 @@ static int ur_init(struct loop *l)
 
 	if (!u)
 		return -ENOMEM;
-	p.flags = IORING_SETUP_CQSIZE;
+	/*
+	 * COOP_TASKRUN: completions are posted when we next enter the kernel
+	 * rather than by interrupting the thread (costly on a VM); the
+	 * TASKRUN flag in the SQ ring tells ur_wait() there is some.
+	 */
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	p.cq_entries = UR_CQ_ENTRIES;
 	err = io_uring_queue_init_params(UR_SQ_ENTRIES, &u->ring, &p);
+	if (err == -EINVAL) {	/* before 5.19 */
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = UR_CQ_ENTRIES;
+		err = io_uring_queue_init_params(UR_SQ_ENTRIES, &u->ring, &p);
+	}
 	if (err < 0) {
 		free(u);
 		return err;
@@ -463,7 +475,8 @@ static int ur_wait(struct loop *l, int timeout_ms)
 
 	if (timeout_ms == 0) {
 		/* Nothing to send and nothing held back: just look. */
-		if (io_uring_sq_ready(ring) || io_uring_cq_has_overflow(ring))
+		if (io_uring_sq_ready(ring) ||
+		    (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
 			ret = io_uring_submit_and_get_events(ring);
 	} else if (!io_uring_cq_ready(ring)) {
 		ts.tv_sec = timeout_ms / 1000;
