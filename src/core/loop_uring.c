@@ -7,7 +7,8 @@
  * says what that SQE is. Operations that need no buffer of ours until data
  * is there run natively (ACCEPT, RECV into a caller buffer, SEND). The
  * others wait for readiness with a one-shot POLL_ADD and then make the
- * non-blocking call themselves: RECV with buf == NULL and SPLICE_IN with
+ * non-blocking call themselves (at once, without the poll, when the last
+ * read filled its buffer or pipe: io->ready keeps that, as on epoll): RECV with buf == NULL and SPLICE_IN with
  * pipe == NULL take their buffer or pipe only once the poll fired, so idle
  * connections hold neither (as on epoll); IO_CONNECT (connect() already
  * returned EINPROGRESS) and POLL_IN/POLL_OUT are polls by nature, and
@@ -246,16 +247,23 @@ static void recv_pooled(struct loop *l, struct io_req *req)
 		n = recv(req->io->fd, buf, want, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
+		/* A full read: more is likely there, the next RECV tries at once. */
+		if ((size_t)n < want)
+			req->io->ready &= ~IO_READY_RD;
+		else
+			req->io->ready |= IO_READY_RD;
 		req->buf = buf;
 		done(l, req, n);
 		return;
 	}
 	err = n < 0 ? errno : 0;
 	pool_put(l->bufs, buf);
-	if (n < 0 && is_again(err))
+	if (n < 0 && is_again(err)) {
+		req->io->ready &= ~IO_READY_RD;
 		ur_poll(l, req, POLLIN);
-	else
+	} else {
 		done(l, req, n == 0 ? 0 : -err);
+	}
 }
 
 /* SPLICE_IN, the socket readable: take a pipe if needed and splice. */
@@ -263,6 +271,7 @@ static void splice_in(struct loop *l, struct io_req *req)
 {
 	bool pooled = req->pipe == NULL;
 	struct pipe *pp = req->pipe;
+	size_t want;
 	ssize_t n;
 	int err;
 
@@ -273,11 +282,19 @@ static void splice_in(struct loop *l, struct io_req *req)
 			return;
 		}
 	}
+	want = req->len ? req->len : 1 << 20;
 	do
-		n = splice(req->io->fd, NULL, pp->wr, NULL, req->len ? req->len : 1 << 20,
-			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		n = splice(req->io->fd, NULL, pp->wr, NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
+		/*
+		 * As on epoll: only a short splice that cannot have filled an
+		 * empty pipe shows the socket drained; otherwise try at once.
+		 */
+		if (pooled && (size_t)n < want && (size_t)n < pp->slots)
+			req->io->ready &= ~IO_READY_RD;
+		else
+			req->io->ready |= IO_READY_RD;
 		req->pipe = pp;
 		done(l, req, n);
 		return;
@@ -285,10 +302,12 @@ static void splice_in(struct loop *l, struct io_req *req)
 	err = n < 0 ? errno : 0;
 	if (pooled)
 		pipe_pool_put(l->pipes, pp);
-	if (n < 0 && is_again(err))
+	if (n < 0 && is_again(err)) {
+		req->io->ready &= ~IO_READY_RD;
 		ur_poll(l, req, POLLIN);
-	else
+	} else {
 		done(l, req, n == 0 ? 0 : -err);
+	}
 }
 
 /* SPLICE_OUT: try now; wait for POLLOUT only when the socket is full. */
@@ -321,6 +340,10 @@ static void ur_submit(struct loop *l, struct io_req *req)
 		io->rd = req;
 		if (req->op == IO_ACCEPT || (req->op == IO_RECV && req->buf))
 			ur_native(l, req);
+		else if (req->op == IO_RECV && (io->ready & IO_READY_RD))
+			recv_pooled(l, req);	/* the last read was full: try now */
+		else if (req->op == IO_SPLICE_IN && (io->ready & IO_READY_RD))
+			splice_in(l, req);
 		else
 			ur_poll(l, req, POLLIN);
 		break;
