@@ -54,6 +54,7 @@
 struct uring {
 	struct io_uring ring;
 	unsigned int cancelling;	/* requests with UR_CANCEL set */
+	bool cancel_queued;		/* an ASYNC_CANCEL is not submitted yet */
 };
 
 static struct uring *ur(struct loop *l)
@@ -153,8 +154,10 @@ static void ur_detach(struct loop *l, struct io *io)
 	 * The caller may close the fd as soon as we return (c-ares does):
 	 * get the cancels into the kernel before the number can be reused.
 	 */
-	if (io_uring_sq_ready(&u->ring))
+	if (u->cancel_queued) {
 		(void)io_uring_submit(&u->ring);
+		u->cancel_queued = false;
+	}
 }
 
 static struct io_uring_sqe *ur_sqe(struct uring *u)
@@ -456,6 +459,7 @@ static bool ur_cancel(struct loop *l, struct io_req *req)
 	io_uring_prep_cancel(sqe, req, 0);
 	io_uring_sqe_set_data(sqe, NULL);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	u->cancel_queued = true;
 	return true;
 }
 
@@ -496,6 +500,7 @@ static int ur_wait(struct loop *l, int timeout_ms)
 	struct io_uring_cqe *cqe;
 	int ret = 0;
 
+	ur(l)->cancel_queued = false;	/* whatever is queued goes out now */
 	if (timeout_ms == 0) {
 		/* Nothing to send and nothing held back: just look. */
 		if (io_uring_sq_ready(ring) ||
