@@ -46,6 +46,9 @@
 #define UR_FLUSH_ROUNDS	100
 #define UR_FLUSH_MS	10
 
+/* A splice this big probably filled its pipe: try the next one at once. */
+#define UR_SPLICE_MORE	16384
+
 /* req->kstate */
 #define UR_SQE		0x1	/* one SQE queued or in the kernel: one CQE to come */
 #define UR_POLL		0x2	/* that SQE is the POLL_ADD before the operation */
@@ -291,13 +294,15 @@ static void splice_in(struct loop *l, struct io_req *req)
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		/*
-		 * As on epoll: only a short splice that cannot have filled an
-		 * empty pipe shows the socket drained; otherwise try at once.
+		 * Unlike epoll, nothing is lost by guessing wrong here (a poll
+		 * is level-triggered), so guess for speed: a big splice likely
+		 * stopped at a full pipe, try the next at once; a small one
+		 * likely drained the socket, poll (no EAGAIN splice).
 		 */
-		if (pooled && (size_t)n < want && (size_t)n < pp->slots)
-			req->io->ready &= ~IO_READY_RD;
-		else
+		if ((size_t)n == want || n >= UR_SPLICE_MORE)
 			req->io->ready |= IO_READY_RD;
+		else
+			req->io->ready &= ~IO_READY_RD;
 		req->pipe = pp;
 		done(l, req, n);
 		return;
