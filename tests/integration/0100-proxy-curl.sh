@@ -9,7 +9,9 @@
 . "$HELPERS/px_lib.sh"
 need python3 curl sha256sum
 
-"$SLUICE_BIN" --help | grep -q 'proxy://127\.0\.0\.1:1080' ||
+# (grep without -q reads to the end: --help is over one 4 KiB stdio buffer, and
+# an early exit would kill the second write with SIGPIPE under pipefail)
+"$SLUICE_BIN" --help | grep 'proxy://127\.0\.0\.1:1080' >/dev/null ||
 	fail "--help does not mention the default listener proxy://127.0.0.1:1080"
 
 px_www
