@@ -295,6 +295,7 @@ int main(int argc, char **argv)
 		rc = worker_init(&workers[k], k, nworkers, &cfg, &log, &sup, auth, wfds);
 		if (rc < 0) {
 			log_error(&log, "worker %u: %s", k, strerror(-rc));
+			log_fini(&log);	/* the writer thread holds the lines */
 			return 1;
 		}
 	}
