@@ -1,6 +1,6 @@
 # sluice: one Makefile. `make`, `make test`, `make unit`, `make fuzz`, `make bench`.
 # BUILD=release (default) | asan | debug  -> objects and binary go to build/ or build-$(BUILD)/
-# CC=clang works too. Options: CONFIG_IO_URING=1 (later).
+# CC=clang works too. Options: CONFIG_IO_URING=1|0 (default 1 when pkg-config finds liburing).
 
 BUILD   ?= release
 ifeq ($(BUILD),release)
@@ -19,6 +19,13 @@ WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wmissing-prototypes -Ws
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Isrc $(PKG_CFLAGS) -MMD -MP
 LDLIBS  += $(PKG_LIBS) -lpthread
+
+# io_uring loop backend (src/core/loop_uring.c; a stub without it).
+CONFIG_IO_URING ?= $(shell pkg-config --exists liburing 2>/dev/null && echo 1 || echo 0)
+ifeq ($(CONFIG_IO_URING),1)
+CFLAGS  += -DCONFIG_IO_URING=1 $(shell pkg-config --cflags liburing 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs liburing 2>/dev/null || echo -luring)
+endif
 
 ifeq ($(BUILD),asan)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-BUILD_PKGS=(make gcc libc6-dev pkg-config libc-ares-dev libsodium-dev)
+BUILD_PKGS=(make gcc libc6-dev pkg-config libc-ares-dev libsodium-dev liburing-dev)
 TEST_PKGS=(python3 curl iperf3 iproute2 nftables procps util-linux clang libclang-rt-14-dev valgrind
 	microsocks dante-server proxychains4 dnsmasq-base dante-client)
 BENCH_PKGS=(iperf3 haproxy socat nginx-light libnginx-mod-stream python3 microsocks dante-server tinyproxy)

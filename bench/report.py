@@ -76,6 +76,16 @@ for _size in (64, 1400):
         ]
 UDP_ROWS.append(("1400B x16 paced: loss %", "udp", "udp_loss_1400_16_at_rate", "{:.2f}", True,
                  True))
+BACKEND_ROWS = [r for r in MAIN_ROWS
+                if r[2] in ("iperf1_gbps", "iperf1_cpu_s_per_gb", "conn_rate", "conn_p50_us",
+                            "conn_p99_us", "conn_cpu_us")]
+BACKEND_PEERS = ["sluice-epoll", "sluice-uring"]
+
+
+def backend_data(data):
+    """The backend section's cells, keyed like the main rows'."""
+    return {("iperf" if m.startswith("iperf") else "connrate", m): c
+            for (s, m), c in data.items() if s == "backend"}
 
 
 def load(path):
@@ -229,6 +239,10 @@ def main():
         out += table(data, UDP_ROWS, UDP_PEERS,
                      [("sluice/socat", "sluice", "socat"),
                       ("sluice/direct", "sluice", "direct")], meta)
+    if any(sec == "backend" for sec, _ in data):
+        out.append("sluice --io-backend epoll vs uring (same run)")
+        out += table(backend_data(data), BACKEND_ROWS, BACKEND_PEERS,
+                     [("uring/epoll", "sluice-uring", "sluice-epoll")], meta)
         out.append("")
 
     out.append("rounds")
@@ -241,6 +255,9 @@ def main():
         relay = {("iperf", m): c for (s, m), c in data.items() if s == "relay"}
         out += ["relay " + line if not line.startswith(" ") else line
                 for line in rounds(relay, RELAY_ROWS, relay_peers, meta)]
+    if any(sec == "backend" for sec, _ in data):
+        out += ["backend " + line if not line.startswith(" ") else line
+                for line in rounds(backend_data(data), BACKEND_ROWS, BACKEND_PEERS, meta)]
     print("\n".join(out))
 
 

@@ -6,7 +6,7 @@
 # against the same run's baselines.
 #
 #   bench/run.sh [--quick] [--rounds N] [--sluice PATH] [--rss-conns N]
-#                [--only iperf,connrate,rss,relay,socks5,socks5tput,httpconnect,udp]
+#                [--only iperf,connrate,rss,relay,backend,socks5,socks5tput,httpconnect,udp]
 #
 # Sections:
 #   iperf     iperf3 -t 5, 1 stream and -P 4: receiver Gbit/s, proxy CPU s/GB
@@ -15,6 +15,8 @@
 #   rss       tools/idlehold: 8000 idle connections through the proxy to
 #             tools/echod; proxy VmRSS growth per connection
 #   relay     sluice --relay buffer vs --relay splice (iperf3 as above)
+#   backend   sluice --io-backend epoll vs uring: connrate as above, and
+#             iperf3 1 stream (Gbit/s, CPU s/GB)
 #   socks5    tools/connrate --socks5: connect, greeting, wait for the method,
 #             CONNECT to tools/echod (IPv4), wait for the reply, 64 B request,
 #             64 B reply, close; sluice -L socks5://, microsocks, dante, and
@@ -49,7 +51,7 @@ TPUT_T=3    # socks5tput
 RSS_N=8000
 UDP_T=3     # udp
 UDP_RATE=20000
-ALL_SECTIONS=iperf,connrate,rss,relay,socks5,socks5tput,httpconnect,udp
+ALL_SECTIONS=iperf,connrate,rss,relay,backend,socks5,socks5tput,httpconnect,udp
 ONLY=$ALL_SECTIONS
 SLUICE=$ROOT/build/sluice
 QUICK=0
@@ -290,10 +292,12 @@ start_proxy() {
 	dir=$TMP/$peer-$port
 	mkdir -p "$dir"
 	case "$peer" in
-	sluice|sluice-buffer|sluice-splice)
+	sluice|sluice-buffer|sluice-splice|sluice-epoll|sluice-uring)
 		local relay=()
 		[ "$peer" = sluice-buffer ] && relay=(--relay buffer)
 		[ "$peer" = sluice-splice ] && relay=(--relay splice)
+		[ "$peer" = sluice-epoll ] && relay=(--io-backend epoll)
+		[ "$peer" = sluice-uring ] && relay=(--io-backend uring)
 		"$SLUICE" -L "tcp://127.0.0.1:$port/127.0.0.1:$target" --workers 2 \
 			--log-level warn "${relay[@]}" >"$dir/log" 2>&1 &
 		;;
@@ -855,6 +859,22 @@ if want udp; then
 			measure udp_one "$p" 1400 16 "$r" "$UDP_RATE"
 		done
 	done
+fi
+if want backend; then
+	if [ "$HAVE_SLUICE" = 1 ]; then
+		start_echod
+		for ((r = 1; r <= ROUNDS; r++)); do
+			round_start "[backend] round $r/$ROUNDS (connrate ${CONN_T}s, iperf3 -t $IPERF_T)"
+			for p in sluice-epoll sluice-uring; do
+				measure connrate_one backend "$p" "$r"
+			done
+			for p in sluice-epoll sluice-uring; do
+				measure iperf_one backend "$p" 1 "$r"
+			done
+		done
+	else
+		log "[backend] skipped: no $SLUICE_SRC"
+	fi
 fi
 ELAPSED=$((SECONDS - T_START))
 

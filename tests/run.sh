@@ -9,6 +9,8 @@
 #   SLUICE_WRAP         prefix for sluice, e.g. "valgrind --error-exitcode=99 --leak-check=full -q"
 #   UNIT_DIR            where the unit_* binaries are (default build/tests)
 #   SLUICE_KEEP_LOGS=1  keep the per-test log dir even when everything passed
+#   SLUICE_IO_BACKEND   epoll or uring: start_sluice adds --io-backend (default:
+#                       sluice's auto); the unit tests run both backends anyway
 #
 # Prints one line per test (PASS/FAIL/SKIP name (time)), the last 30 lines of
 # a failed test's log, and ends with exactly one line "N passed, N failed,

@@ -136,6 +136,8 @@ void cli_usage(FILE *out)
 "      --buffer-size SIZE    relay buffer size (default 256k)\n"
 "      --relay MODE          auto, buffer or splice (default auto = splice,\n"
 "                            measured faster with less CPU; see bench/)\n"
+"      --io-backend NAME     event loop: auto, epoll or uring (default auto =\n"
+"                            io_uring when the kernel has it; see bench/)\n"
 "      --dns-server ADDR     resolve names with this server (IP or IP:PORT,\n"
 "                            IPv6 as [IP]:PORT; repeatable) instead of the\n"
 "                            ones in /etc/resolv.conf\n"
@@ -308,6 +310,7 @@ enum {
 	OPT_PID_FILE,
 	OPT_BUFFER_SIZE,
 	OPT_RELAY,
+	OPT_IO_BACKEND,
 	OPT_DNS_SERVER,
 	OPT_HE_DELAY,
 	OPT_HANDSHAKE_TIMEOUT,
@@ -334,6 +337,7 @@ static const struct option long_opts[] = {
 	{ "daemon", no_argument, NULL, 'd' },
 	{ "buffer-size", required_argument, NULL, OPT_BUFFER_SIZE },
 	{ "relay", required_argument, NULL, OPT_RELAY },
+	{ "io-backend", required_argument, NULL, OPT_IO_BACKEND },
 	{ "dns-server", required_argument, NULL, OPT_DNS_SERVER },
 	{ "happy-eyeballs-delay", required_argument, NULL, OPT_HE_DELAY },
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
@@ -582,6 +586,19 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 				c->relay = RELAY_CHOICE_SPLICE;
 			else {
 				seterr(err, errlen, "--relay '%s': expected auto, buffer or splice", optarg);
+				return CLI_ERROR;
+			}
+			break;
+		case OPT_IO_BACKEND:
+			if (strcmp(optarg, "auto") == 0)
+				c->io_backend = LOOP_BACKEND_AUTO;
+			else if (strcmp(optarg, "epoll") == 0)
+				c->io_backend = LOOP_BACKEND_EPOLL;
+			else if (strcmp(optarg, "uring") == 0 || strcmp(optarg, "io_uring") == 0)
+				c->io_backend = LOOP_BACKEND_URING;
+			else {
+				seterr(err, errlen, "--io-backend '%s': expected auto, epoll or uring",
+				       optarg);
 				return CLI_ERROR;
 			}
 			break;

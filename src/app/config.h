@@ -60,6 +60,7 @@ struct config {
 	bool daemon;
 	size_t buffer_size;
 	enum relay_choice relay;
+	enum loop_backend_id io_backend;	/* --io-backend */
 	int backlog;
 	char *dns_servers;		/* owned: "ip:port,..." for c-ares, or NULL */
 	size_t dns_cache_size;		/* names cached per worker */

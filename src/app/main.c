@@ -300,6 +300,7 @@ int main(int argc, char **argv)
 		rc = worker_init(&workers[k], k, nworkers, &cfg, &log, &sup, auth, wfds);
 		if (rc < 0) {
 			log_error(&log, "worker %u: %s", k, strerror(-rc));
+			log_fini(&log);	/* the writer thread holds the lines */
 			return 1;
 		}
 	}
@@ -326,8 +327,9 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	log_info(&log, "sluice %s running: %u workers, pid %d", SLUICE_VERSION,
-		 nworkers, (int)getpid());
+	log_info(&log, "sluice %s running: %u workers, %s event loop%s, pid %d", SLUICE_VERSION,
+		 nworkers, workers[0].loop.be->name,
+		 cfg.io_backend == LOOP_BACKEND_AUTO ? " (auto)" : "", (int)getpid());
 
 	while (status == 0) {
 		sig = sigwaitinfo(&sigs, NULL);

@@ -226,6 +226,19 @@ static void on_event(struct io_req *req)
 	event_arm(w);
 }
 
+/* --io-backend: the loop's backend (main.c names it in its "running" line). */
+static int worker_loop_init(struct worker *w)
+{
+	const struct loop_backend *be = loop_backend_get(w->cfg->io_backend);
+
+	if (!be) {
+		log_error(w->log, "--io-backend uring: io_uring is not available here (%s)",
+			  strerror(errno));
+		return -errno;
+	}
+	return loop_init_be(&w->loop, be, &w->bufs, &w->pipes);
+}
+
 int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 		const struct config *cfg, struct log *log, struct supervisor *sup,
 		struct authsvc *authsvc, const int *listen_fds)
@@ -260,7 +273,7 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 			goto out_pools;
 		}
 	}
-	err = loop_init(&w->loop, &w->bufs, &w->pipes);
+	err = worker_loop_init(w);
 	if (err)
 		goto out_pools;
 	w->dns = dns_new(&w->loop, cfg->dns_servers, cfg->dns_cache_size);

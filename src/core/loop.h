@@ -63,12 +63,17 @@ struct io_req {
 		void *buf;	/* RECV/SEND data, ACCEPT sockaddr_storage */
 		struct pipe *pipe; /* SPLICE_IN/OUT */
 	};
-	size_t len;		/* bytes to move */
+	union {
+		size_t len;	/* bytes to move */
+		socklen_t alen;	/* ACCEPT, backend use: the kernel's address
+				 * length while the request is pending */
+	};
 	ssize_t res;
 	uint8_t op;		/* enum io_op */
 	uint8_t flags;		/* IO_F_*: set by the caller before each submit */
 	bool inflight;		/* submitted, callback not yet run */
 	bool queued;		/* on the completion queue */
+	uint8_t kstate;		/* backend use (io_uring: SQE state) */
 };
 
 /*
@@ -109,6 +114,19 @@ struct loop_backend {
 	void (*submit)(struct loop *l, struct io_req *req);
 	/* Wait up to timeout_ms (-1: forever) and process what is ready. */
 	int (*wait)(struct loop *l, int timeout_ms);
+	/*
+	 * Optional (NULL: the request completes with -ECANCELED at once).
+	 * true when the backend completes req later, once the kernel has let
+	 * go of it (io_uring: its buffer may be written until then).
+	 */
+	bool (*cancel)(struct loop *l, struct io_req *req);
+	/* Optional (NULL: close(fd)): close fd after its requests' cancels. */
+	void (*close)(struct loop *l, struct io *io, int fd);
+	/*
+	 * Optional: hand queued work (closes) to the kernel and wait, bounded,
+	 * until every cancelled request is completed.
+	 */
+	void (*flush)(struct loop *l);
 };
 
 struct loop {
@@ -125,6 +143,26 @@ struct loop {
 
 /* 0 or -errno. bufs and pipes are borrowed for the loop's lifetime. */
 int loop_init(struct loop *l, struct pool *bufs, struct pipe_pool *pipes);
+/* Same with a chosen backend (loop_init() is the epoll one). */
+int loop_init_be(struct loop *l, const struct loop_backend *be, struct pool *bufs,
+		 struct pipe_pool *pipes);
+
+/* --io-backend: which backend the workers' loops use. */
+enum loop_backend_id {
+	LOOP_BACKEND_AUTO = 0,	/* see loop_backend_get() */
+	LOOP_BACKEND_EPOLL,
+	LOOP_BACKEND_URING,
+};
+
+/*
+ * The backend for a choice. AUTO is io_uring when this build has it and
+ * the kernel supports every operation the backend uses, else epoll. NULL
+ * when an explicit choice cannot be had (io_uring not built in, disabled
+ * or too old); errno says why.
+ */
+const struct loop_backend *loop_backend_get(enum loop_backend_id id);
+/* true when loop_backend_uring can run here (builds and probes a ring). */
+bool loop_uring_usable(void);
 void loop_fini(struct loop *l);
 
 /*
@@ -211,5 +249,7 @@ static inline void loop_timer_cancel(struct loop *l, struct timer *t)
 void loop_complete(struct loop *l, struct io_req *req, ssize_t res);
 
 extern const struct loop_backend loop_backend_epoll;
+/* io_uring; without CONFIG_IO_URING a stub whose init fails with -ENOSYS. */
+extern const struct loop_backend loop_backend_uring;
 
 #endif

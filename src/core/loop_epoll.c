@@ -4,7 +4,9 @@
  * request is tried at once when its direction is ready, otherwise it waits
  * for the next edge. EAGAIN clears the bit. A short read also clears it
  * (the kernel queues a new edge for any later arrival) unless the peer has
- * already hung up, in which case the EOF is still to be read.
+ * already hung up, in which case the EOF is still to be read. A short
+ * splice clears it only when the pipe cannot have been the limit (see
+ * try_read).
  */
 #include "core/loop.h"
 
@@ -170,6 +172,17 @@ static bool try_read(struct loop *l, struct io *io, struct io_req *req)
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		while (n < 0 && errno == EINTR);
 		if (n > 0) {
+			/*
+			 * A short splice stopped because the socket had no more
+			 * (then the next data brings a new edge) or because the
+			 * pipe filled up (then more may be queued with no edge
+			 * to come). A pooled pipe starts empty and every slot
+			 * holds at least one byte: fewer bytes than slots cannot
+			 * have filled it, so the socket was drained.
+			 */
+			if (selected && (size_t)n < want && (size_t)n < pp->slots &&
+			    !(io->ready & IO_READY_HUP))
+				io->ready &= ~IO_READY_RD;
 			if (selected)
 				req->pipe = pp;
 			done(l, req, n);

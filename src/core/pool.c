@@ -98,7 +98,7 @@ void pipe_pool_fini(struct pipe_pool *p)
 struct pipe *pipe_pool_get(struct pipe_pool *p)
 {
 	struct pipe *pp = p->free;
-	int fds[2];
+	int fds[2], cap;
 
 	p->gets++;
 	if (pp) {
@@ -117,9 +117,15 @@ struct pipe *pipe_pool_get(struct pipe_pool *p)
 		errno = err;
 		return NULL;
 	}
-	/* A larger pipe means fewer splice calls; failure just keeps 64 KiB. */
-	if (p->size)
-		(void)fcntl(fds[1], F_SETPIPE_SZ, (int)p->size);
+	/*
+	 * A larger pipe means fewer splice calls; failure just keeps what the
+	 * kernel gave (64 KiB, or 2 pages once the user's pipe quota is used).
+	 * F_SETPIPE_SZ returns the capacity, so knowing it is free then.
+	 */
+	cap = p->size ? fcntl(fds[1], F_SETPIPE_SZ, (int)p->size) : -1;
+	if (cap < 0)
+		cap = fcntl(fds[1], F_GETPIPE_SZ);
+	pp->slots = cap > 0 ? (unsigned int)(cap / sysconf(_SC_PAGESIZE)) : 1;
 	pp->rd = fds[0];
 	pp->wr = fds[1];
 	pp->next = NULL;

@@ -39,6 +39,9 @@ void pool_trim(struct pool *p);
 
 struct pipe {
 	int rd, wr;		/* owned fds: read and write end */
+	unsigned int slots;	/* capacity in pipe buffers (pages); each holds
+				 * >= 1 byte, so fewer bytes than slots in an
+				 * empty pipe cannot have filled it */
 	struct pipe *next;	/* free list link */
 };
 

@@ -46,6 +46,7 @@ expect_usage_error xyz --grace xyz -L "tcp://127.0.0.1:$P/$TGT"
 expect_usage_error loud --log-level loud -L "tcp://127.0.0.1:$P/$TGT"
 expect_usage_error 12q --buffer-size 12q -L "tcp://127.0.0.1:$P/$TGT"
 expect_usage_error warp --relay warp -L "tcp://127.0.0.1:$P/$TGT"
+expect_usage_error kqueue --io-backend kqueue -L "tcp://127.0.0.1:$P/$TGT"
 expect_usage_error no-such-host.invalid -L "tcp://no-such-host.invalid:$P/$TGT"
 expect_usage_error "extra" extra-argument	# no -L now means the default proxy; a stray word is an error
 

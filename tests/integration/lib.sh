@@ -241,6 +241,8 @@ start_sluice() {
 	done
 	_SLUICE_N=$((_SLUICE_N + 1))
 	SLUICE_LOG=$T/sluice.$_SLUICE_N.log
+	# SLUICE_IO_BACKEND=epoll|uring: run the suite on one event loop backend.
+	[ -n "${SLUICE_IO_BACKEND:-}" ] && set -- "$@" --io-backend "$SLUICE_IO_BACKEND"
 	sluice_cmd "$@"
 	log "start: ${SLUICE_CMD[*]}"
 	"${SLUICE_CMD[@]}" >"$SLUICE_LOG" 2>&1 </dev/null &

@@ -2,7 +2,8 @@
  * The loop and the relay together, in process, over real TCP loopback
  * pairs: integrity both ways with half-close in between, for the buffered
  * and splice paths; a reset on one side finishes the relay with an error;
- * every buffer and pipe is back in its pool afterwards.
+ * every buffer and pipe is back in its pool afterwards. Everything runs on
+ * each event loop backend this kernel has (epoll, io_uring).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -147,6 +148,7 @@ static int limit_frame(void *state, const uint8_t *p, size_t n, size_t *take)
 	return f->limit == 0;
 }
 
+static const struct loop_backend *g_be;	/* the backend under test */
 static struct relay_framer *g_framer;
 static uint64_t g_frame_len;	/* what a framed run must deliver */
 
@@ -161,7 +163,7 @@ static void run_relay(enum relay_mode mode, uint64_t up, uint64_t down, int rst)
 	memset(&h, 0, sizeof(h));
 	pool_init(&h.bufs, 128 * 1024, 8);
 	pipe_pool_init(&h.pipes, 256 * 1024, 8);
-	CHECK_EQ_INT(loop_init(&h.loop, &h.bufs, &h.pipes), 0);
+	CHECK_EQ_INT(loop_init_be(&h.loop, g_be, &h.bufs, &h.pipes), 0);
 	CHECK_EQ_INT(tcp_pair(&pa), 0);
 	CHECK_EQ_INT(tcp_pair(&pb), 0);
 	io_init(&h.a);
@@ -255,10 +257,20 @@ static void test_framed(void)
 
 int main(void)
 {
-	RUN(test_buffer_both_ways);
-	RUN(test_splice_both_ways);
-	RUN(test_one_way_and_empty);
-	RUN(test_reset);
-	RUN(test_framed);
+	const struct loop_backend *bes[] = { &loop_backend_epoll, &loop_backend_uring };
+
+	for (size_t i = 0; i < sizeof(bes) / sizeof(bes[0]); i++) {
+		g_be = bes[i];
+		if (g_be == &loop_backend_uring && !loop_uring_usable()) {
+			printf("skip: io_uring not available here\n");
+			continue;
+		}
+		printf("backend %s\n", g_be->name);
+		RUN(test_buffer_both_ways);
+		RUN(test_splice_both_ways);
+		RUN(test_one_way_and_empty);
+		RUN(test_reset);
+		RUN(test_framed);
+	}
 	return unit_done();
 }

@@ -1,0 +1,598 @@
+/*
+ * io_uring backend: the same completion contract as loop_epoll.c, with
+ * the work batched into one io_uring_enter() per loop turn.
+ *
+ * Each pending request has at most one SQE in the kernel; its user_data is
+ * the struct io_req itself (its op field says what it is) and req->kstate
+ * says what that SQE is. Operations that need no buffer of ours until data
+ * is there run natively (ACCEPT, RECV into a caller buffer, SEND). The
+ * others wait for readiness with a one-shot POLL_ADD and then make the
+ * non-blocking call themselves (at once, without the poll, when the last
+ * read filled its buffer or pipe: io->ready keeps that, as on epoll): RECV with buf == NULL and SPLICE_IN with
+ * pipe == NULL take their buffer or pipe only once the poll fired, so idle
+ * connections hold neither (as on epoll); IO_CONNECT (connect() already
+ * returned EINPROGRESS) and POLL_IN/POLL_OUT are polls by nature, and
+ * splice() on io_uring would run in io-wq threads. SPLICE_OUT tries the
+ * splice at once, like epoll with the write side known ready.
+ *
+ * Cancelling (io_cancel, io_close) cannot complete a request while the
+ * kernel still holds it: the kernel may yet write into its buffer, and its
+ * CQE will point at it. So the request is marked, an ASYNC_CANCEL is
+ * queued, and the request completes with -ECANCELED when its own CQE comes
+ * back. Owners already wait for req->inflight to clear before freeing, so
+ * nothing changes for them. Closes go through the ring too, queued after
+ * the cancels: the fd number is only reused once the kernel is done with
+ * the SQEs that name it.
+ */
+#include "core/loop.h"
+
+#include <errno.h>
+
+#ifdef CONFIG_IO_URING
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define UR_SQ_ENTRIES	1024
+#define UR_CQ_ENTRIES	8192
+/* Tries to get an SQE from a full ring by submitting what is there. */
+#define UR_SQE_TRIES	8
+/* loop_drain(): how long to wait for cancelled requests, at most. */
+#define UR_FLUSH_ROUNDS	100
+#define UR_FLUSH_MS	10
+
+/* A splice this big probably filled its pipe: try the next one at once. */
+#define UR_SPLICE_MORE	16384
+
+/* req->kstate */
+#define UR_SQE		0x1	/* one SQE queued or in the kernel: one CQE to come */
+#define UR_POLL		0x2	/* that SQE is the POLL_ADD before the operation */
+#define UR_CANCEL	0x4	/* cancelled: its CQE completes it with -ECANCELED */
+
+struct uring {
+	struct io_uring ring;
+	unsigned int cancelling;	/* requests with UR_CANCEL set */
+	bool cancel_queued;		/* an ASYNC_CANCEL is not submitted yet */
+};
+
+static struct uring *ur(struct loop *l)
+{
+	return l->backend_data;
+}
+
+bool loop_uring_usable(void)
+{
+	static const int ops[] = {
+		IORING_OP_ACCEPT, IORING_OP_RECV, IORING_OP_SEND, IORING_OP_POLL_ADD,
+		IORING_OP_ASYNC_CANCEL, IORING_OP_CLOSE,
+	};
+	struct io_uring ring;
+	struct io_uring_probe *probe;
+	unsigned int feat;
+	bool ok = true;
+
+	if (io_uring_queue_init(4, &ring, 0) < 0)
+		return false;
+	feat = ring.features;
+	probe = io_uring_get_probe_ring(&ring);
+	if (!probe) {
+		ok = false;
+		goto out_ring;
+	}
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!io_uring_opcode_supported(probe, ops[i]))
+			ok = false;
+	io_uring_free_probe(probe);
+	/* Completions are never dropped; success of a cancel or close posts none. */
+	if (!(feat & IORING_FEAT_NODROP) || !(feat & IORING_FEAT_CQE_SKIP) ||
+	    !(feat & IORING_FEAT_EXT_ARG))
+		ok = false;
+out_ring:
+	io_uring_queue_exit(&ring);
+	if (!ok)
+		errno = EOPNOTSUPP;
+	return ok;
+}
+
+static int ur_init(struct loop *l)
+{
+	struct io_uring_params p = { 0 };
+	struct uring *u = calloc(1, sizeof(*u));
+	int err;
+
+	if (!u)
+		return -ENOMEM;
+	/*
+	 * COOP_TASKRUN: completions are posted when we next enter the kernel
+	 * rather than by interrupting the thread (costly on a VM); the
+	 * TASKRUN flag in the SQ ring tells ur_wait() there is some.
+	 */
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+	p.cq_entries = UR_CQ_ENTRIES;
+	err = io_uring_queue_init_params(UR_SQ_ENTRIES, &u->ring, &p);
+	if (err == -EINVAL) {	/* before 5.19 */
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = UR_CQ_ENTRIES;
+		err = io_uring_queue_init_params(UR_SQ_ENTRIES, &u->ring, &p);
+	}
+	if (err < 0) {
+		free(u);
+		return err;
+	}
+	l->backend_data = u;
+	l->fd = u->ring.ring_fd;
+	return 0;
+}
+
+static void ur_fini(struct loop *l)
+{
+	struct uring *u = ur(l);
+
+	if (!u)
+		return;
+	/* Queued closes must still happen. */
+	(void)io_uring_submit(&u->ring);
+	io_uring_queue_exit(&u->ring);
+	free(u);
+	l->backend_data = NULL;
+	l->fd = -1;
+}
+
+static int ur_attach(struct loop *l, struct io *io)
+{
+	return 0;	/* nothing to register: every SQE names its fd */
+}
+
+static void ur_detach(struct loop *l, struct io *io)
+{
+	struct uring *u = ur(l);
+
+	/*
+	 * The caller may close the fd as soon as we return (c-ares does):
+	 * get the cancels into the kernel before the number can be reused.
+	 */
+	if (u->cancel_queued) {
+		(void)io_uring_submit(&u->ring);
+		u->cancel_queued = false;
+	}
+}
+
+static struct io_uring_sqe *ur_sqe(struct uring *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	for (int i = 0; !sqe && i < UR_SQE_TRIES; i++) {
+		(void)io_uring_submit(&u->ring);
+		sqe = io_uring_get_sqe(&u->ring);
+	}
+	return sqe;
+}
+
+static bool is_again(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* Finish req: detach it from its slot and queue the callback. */
+static void done(struct loop *l, struct io_req *req, ssize_t res)
+{
+	struct io *io = req->io;
+
+	if (io->rd == req)
+		io->rd = NULL;
+	else if (io->wr == req)
+		io->wr = NULL;
+	loop_complete(l, req, res);
+}
+
+static void track(struct io_req *req, struct io_uring_sqe *sqe, uint8_t poll)
+{
+	io_uring_sqe_set_data(sqe, req);
+	req->kstate = UR_SQE | poll;
+}
+
+/* Wait for readiness (events POLLIN or POLLOUT), then do the operation. */
+static void ur_poll(struct loop *l, struct io_req *req, unsigned int events)
+{
+	struct io_uring_sqe *sqe = ur_sqe(ur(l));
+
+	if (!sqe) {
+		done(l, req, -EBUSY);
+		return;
+	}
+	io_uring_prep_poll_add(sqe, req->io->fd, events);
+	track(req, sqe, UR_POLL);
+}
+
+/* The native operations: ACCEPT, RECV into a caller buffer, SEND. */
+static void ur_native(struct loop *l, struct io_req *req)
+{
+	struct io_uring_sqe *sqe = ur_sqe(ur(l));
+	int fd = req->io->fd;
+
+	if (!sqe) {
+		done(l, req, -EBUSY);
+		return;
+	}
+	switch (req->op) {
+	case IO_ACCEPT:
+		req->alen = sizeof(struct sockaddr_storage);
+		io_uring_prep_accept(sqe, fd, req->buf, &req->alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		break;
+	case IO_RECV:
+		io_uring_prep_recv(sqe, fd, req->buf, req->len,
+				   req->flags & IO_F_PEEK ? MSG_PEEK : 0);
+		break;
+	default: /* IO_SEND */
+		io_uring_prep_send(sqe, fd, req->buf, req->len, MSG_NOSIGNAL);
+		break;
+	}
+	track(req, sqe, 0);
+}
+
+/* RECV with buf == NULL, the socket readable: take a buffer and read. */
+static void recv_pooled(struct loop *l, struct io_req *req)
+{
+	void *buf = pool_get(l->bufs);
+	size_t want;
+	ssize_t n;
+	int err;
+
+	if (!buf) {
+		done(l, req, -ENOMEM);
+		return;
+	}
+	want = req->len && req->len < l->bufs->size ? req->len : l->bufs->size;
+	do
+		n = recv(req->io->fd, buf, want, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		/* A full read: more is likely there, the next RECV tries at once. */
+		if ((size_t)n < want)
+			req->io->ready &= ~IO_READY_RD;
+		else
+			req->io->ready |= IO_READY_RD;
+		req->buf = buf;
+		done(l, req, n);
+		return;
+	}
+	err = n < 0 ? errno : 0;
+	pool_put(l->bufs, buf);
+	if (n < 0 && is_again(err)) {
+		req->io->ready &= ~IO_READY_RD;
+		ur_poll(l, req, POLLIN);
+	} else {
+		done(l, req, n == 0 ? 0 : -err);
+	}
+}
+
+/* SPLICE_IN, the socket readable: take a pipe if needed and splice. */
+static void splice_in(struct loop *l, struct io_req *req)
+{
+	bool pooled = req->pipe == NULL;
+	struct pipe *pp = req->pipe;
+	size_t want;
+	ssize_t n;
+	int err;
+
+	if (pooled) {
+		pp = pipe_pool_get(l->pipes);
+		if (!pp) {
+			done(l, req, -errno);
+			return;
+		}
+	}
+	want = req->len ? req->len : 1 << 20;
+	do
+		n = splice(req->io->fd, NULL, pp->wr, NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		/*
+		 * Unlike epoll, nothing is lost by guessing wrong here (a poll
+		 * is level-triggered), so guess for speed: a big splice likely
+		 * stopped at a full pipe, try the next at once; a small one
+		 * likely drained the socket, poll (no EAGAIN splice).
+		 */
+		if ((size_t)n == want || n >= UR_SPLICE_MORE)
+			req->io->ready |= IO_READY_RD;
+		else
+			req->io->ready &= ~IO_READY_RD;
+		req->pipe = pp;
+		done(l, req, n);
+		return;
+	}
+	err = n < 0 ? errno : 0;
+	if (pooled)
+		pipe_pool_put(l->pipes, pp);
+	if (n < 0 && is_again(err)) {
+		req->io->ready &= ~IO_READY_RD;
+		ur_poll(l, req, POLLIN);
+	} else {
+		done(l, req, n == 0 ? 0 : -err);
+	}
+}
+
+/* SPLICE_OUT: try now; wait for POLLOUT only when the socket is full. */
+static void splice_out(struct loop *l, struct io_req *req)
+{
+	ssize_t n;
+
+	do
+		n = splice(req->pipe->rd, NULL, req->io->fd, NULL, req->len,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		done(l, req, n);
+	else if (is_again(errno))
+		ur_poll(l, req, POLLOUT);
+	else
+		done(l, req, -errno);
+}
+
+static void ur_submit(struct loop *l, struct io_req *req)
+{
+	struct io *io = req->io;
+
+	req->kstate = 0;
+	switch (req->op) {
+	case IO_ACCEPT:
+	case IO_RECV:
+	case IO_SPLICE_IN:
+	case IO_POLL_IN:
+		io->rd = req;
+		if (req->op == IO_ACCEPT || (req->op == IO_RECV && req->buf))
+			ur_native(l, req);
+		else if (req->op == IO_RECV && (io->ready & IO_READY_RD))
+			recv_pooled(l, req);	/* the last read was full: try now */
+		else if (req->op == IO_SPLICE_IN && (io->ready & IO_READY_RD))
+			splice_in(l, req);
+		else
+			ur_poll(l, req, POLLIN);
+		break;
+	case IO_SEND:
+		io->wr = req;
+		ur_native(l, req);
+		break;
+	case IO_SPLICE_OUT:
+		io->wr = req;
+		splice_out(l, req);
+		break;
+	case IO_CONNECT:
+	case IO_POLL_OUT:
+		io->wr = req;
+		ur_poll(l, req, POLLOUT);
+		break;
+	default:
+		loop_complete(l, req, -EINVAL);
+		break;
+	}
+}
+
+/* A POLL_ADD fired (res: revents or -errno): now do the operation. */
+static void after_poll(struct loop *l, struct io_req *req, int res)
+{
+	if (res < 0) {
+		done(l, req, res);
+		return;
+	}
+	switch (req->op) {
+	case IO_CONNECT: {
+		socklen_t len = sizeof(int);
+		int err = 0;
+
+		/* As on epoll: only a failure needs SO_ERROR. */
+		if ((res & (POLLERR | POLLHUP)) &&
+		    getsockopt(req->io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		done(l, req, -err);
+		break;
+	}
+	case IO_RECV:
+		if (req->buf)
+			ur_native(l, req);
+		else
+			recv_pooled(l, req);
+		break;
+	case IO_SPLICE_IN:
+		splice_in(l, req);
+		break;
+	case IO_SPLICE_OUT:
+		splice_out(l, req);
+		break;
+	case IO_ACCEPT:
+	case IO_SEND:
+		ur_native(l, req);
+		break;
+	default: /* POLL_IN, POLL_OUT */
+		done(l, req, 0);
+		break;
+	}
+}
+
+static void ur_complete(struct loop *l, struct io_req *req, int res)
+{
+	uint8_t ks = req->kstate;
+
+	req->kstate = 0;
+	if (ks & UR_CANCEL) {
+		ur(l)->cancelling--;
+		/* An accept that won the race with its cancel: nobody wants the fd. */
+		if (!(ks & UR_POLL) && req->op == IO_ACCEPT && res >= 0)
+			close(res);
+		loop_complete(l, req, -ECANCELED);
+		return;
+	}
+	if (ks & UR_POLL) {
+		after_poll(l, req, res);
+		return;
+	}
+	if (res == -EINTR || (req->op == IO_ACCEPT && res == -ECONNABORTED)) {
+		ur_native(l, req);
+		return;
+	}
+	if (res == -EAGAIN) {
+		ur_poll(l, req, req->op == IO_SEND ? POLLOUT : POLLIN);
+		return;
+	}
+	done(l, req, res);
+}
+
+static bool ur_cancel(struct loop *l, struct io_req *req)
+{
+	struct uring *u = ur(l);
+	struct io_uring_sqe *sqe;
+
+	if (!(req->kstate & UR_SQE))
+		return false;
+	if (req->kstate & UR_CANCEL)
+		return true;
+	req->kstate |= UR_CANCEL;
+	u->cancelling++;
+	sqe = ur_sqe(u);
+	/*
+	 * No SQE even after submitting: the request still completes when its
+	 * operation does (a close of its socket ends a poll by hangup).
+	 */
+	if (!sqe)
+		return true;
+	io_uring_prep_cancel(sqe, req, 0);
+	io_uring_sqe_set_data(sqe, NULL);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	u->cancel_queued = true;
+	return true;
+}
+
+static void ur_close(struct loop *l, struct io *io, int fd)
+{
+	struct io_uring_sqe *sqe = ur_sqe(ur(l));
+
+	if (!sqe) {
+		close(fd);
+		return;
+	}
+	io_uring_prep_close(sqe, fd);
+	io_uring_sqe_set_data(sqe, NULL);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+static void reap(struct loop *l)
+{
+	struct io_uring *ring = &ur(l)->ring;
+	struct io_uring_cqe *cqe;
+	unsigned int head, n = 0;
+
+	io_uring_for_each_cqe(ring, head, cqe) {
+		struct io_req *req = io_uring_cqe_get_data(cqe);
+
+		n++;
+		/* NULL: a failed cancel or close, nothing to do. */
+		if (req && cqe->user_data != LIBURING_UDATA_TIMEOUT)
+			ur_complete(l, req, cqe->res);
+	}
+	io_uring_cq_advance(ring, n);
+}
+
+static int ur_wait(struct loop *l, int timeout_ms)
+{
+	struct io_uring *ring = &ur(l)->ring;
+	struct __kernel_timespec ts;
+	struct io_uring_cqe *cqe;
+	int ret = 0;
+
+	ur(l)->cancel_queued = false;	/* whatever is queued goes out now */
+	if (timeout_ms == 0) {
+		/* Nothing to send and nothing held back: just look. */
+		if (io_uring_sq_ready(ring) ||
+		    (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
+			ret = io_uring_submit_and_get_events(ring);
+	} else if (!io_uring_cq_ready(ring)) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+		ret = io_uring_submit_and_wait_timeout(ring, &cqe, 1, timeout_ms > 0 ? &ts : NULL,
+						       NULL);
+	} else if (io_uring_sq_ready(ring)) {
+		ret = io_uring_submit(ring);
+	}
+	reap(l);
+	if (ret == -ETIME || ret == -EBUSY || ret == -EAGAIN)
+		ret = 0;
+	return ret < 0 ? ret : 0;
+}
+
+static void ur_flush(struct loop *l)
+{
+	struct io_uring *ring = &ur(l)->ring;
+
+	if (io_uring_sq_ready(ring))
+		(void)io_uring_submit(ring);
+	for (int i = 0; ur(l)->cancelling && i < UR_FLUSH_ROUNDS; i++)
+		(void)ur_wait(l, UR_FLUSH_MS);
+	/* The cancels' completions are queued now: the caller drains them. */
+}
+
+const struct loop_backend loop_backend_uring = {
+	.name = "io_uring",
+	.init = ur_init,
+	.fini = ur_fini,
+	.attach = ur_attach,
+	.detach = ur_detach,
+	.submit = ur_submit,
+	.wait = ur_wait,
+	.cancel = ur_cancel,
+	.close = ur_close,
+	.flush = ur_flush,
+};
+
+#else /* !CONFIG_IO_URING: built without liburing */
+
+bool loop_uring_usable(void)
+{
+	errno = ENOSYS;
+	return false;
+}
+
+static int ur_init(struct loop *l)
+{
+	return -ENOSYS;
+}
+
+static void ur_fini(struct loop *l)
+{
+}
+
+static int ur_attach(struct loop *l, struct io *io)
+{
+	return -ENOSYS;
+}
+
+static void ur_detach(struct loop *l, struct io *io)
+{
+}
+
+static void ur_submit(struct loop *l, struct io_req *req)
+{
+	loop_complete(l, req, -ENOSYS);
+}
+
+static int ur_wait(struct loop *l, int timeout_ms)
+{
+	return -ENOSYS;
+}
+
+const struct loop_backend loop_backend_uring = {
+	.name = "io_uring",
+	.init = ur_init,
+	.fini = ur_fini,
+	.attach = ur_attach,
+	.detach = ur_detach,
+	.submit = ur_submit,
+	.wait = ur_wait,
+};
+
+#endif /* CONFIG_IO_URING */
