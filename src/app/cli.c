@@ -22,6 +22,8 @@ const char *scheme_name(enum listen_scheme s)
 		return "http";
 	case SCHEME_PROXY:
 		return "proxy";
+	case SCHEME_TUNNEL:
+		return "tunnel";
 	}
 	return "?";
 }
@@ -40,6 +42,7 @@ void config_defaults(struct config *c)
 	c->relay = RELAY_CHOICE_AUTO;
 	c->backlog = 4096;
 	c->dns_cache_size = 1024;
+	tunnel_opts_default(&c->tunnel);
 }
 
 void config_fini(struct config *c)
@@ -82,6 +85,10 @@ void cli_usage(FILE *out)
 "                            http:// requests (Basic auth with --auth-file).\n"
 "                            proxy://BIND_HOST:PORT\n"
 "                            SOCKS5, SOCKS4/4a and HTTP on one port.\n"
+"                            tunnel://BIND_HOST:PORT[/TARGET_HOST:PORT]\n"
+"                            an encrypted reliable-UDP tunnel server (needs\n"
+"                            --tunnel-key): dials what each stream asks for,\n"
+"                            or always TARGET when given."
 "                            IPv6 literals in brackets ([::1]:80); an empty or\n"
 "                            [::] bind host listens on all addresses (IPv4 and\n"
 "                            IPv6). The target may be a host name: it is\n"
@@ -93,6 +100,9 @@ void cli_usage(FILE *out)
 "                            the proxy), socks4a://[USER@]HOST:PORT or\n"
 "                            http://[USER:PASS@]HOST:PORT (CONNECT). Repeat to\n"
 "                            chain; the last hop dials the destination.\n"
+"                            tunnel://HOST:PORT (with --tunnel-key) carries every\n"
+"                            connection through a sluice tunnel:// server over\n"
+"                            UDP; it must be the only -F."
 "\n"
 "Options:\n"
 "  -w, --workers N           worker threads (default: number of CPUs)\n"
@@ -126,6 +136,15 @@ void cli_usage(FILE *out)
 "                            IPv6 as [IP]:PORT; repeatable) instead of the\n"
 "                            ones in /etc/resolv.conf\n"
 "      --dns-cache-size N    names cached per worker, for their TTL (default 1024)\n"
+"\n"
+"Tunnel (tunnel:// listeners and -F tunnel://):\n"
+"      --tunnel-key FILE     the shared key (32 random bytes, base64; make one\n"
+"                            with: sluice genkey > FILE; keep it mode 600)\n"
+"      --tunnel-mtu N        largest tunnel packet payload, 576..1400 (1400)\n"
+"      --tunnel-window SIZE  per-stream flow-control window (default 256k)\n"
+"      --tunnel-keepalive T  ping when the tunnel was quiet this long (10s)\n"
+"      --tunnel-timeout T    the other end is dead after this long without\n"
+"                            a packet (default 30s)\n"
 "  -h, --help                show this help\n"
 "  -V, --version             show the version\n"
 "\n"
@@ -135,6 +154,8 @@ void cli_usage(FILE *out)
 "Examples:\n"
 "  sluice -L tcp://[::]:8080/127.0.0.1:80\n"
 "  sluice -L tcp://127.0.0.1:2222/db.internal:5432 -L tcp://127.0.0.1:2223/[::1]:22\n"
+"  sluice -L tunnel://[::]:4000 --tunnel-key tunnel.key\n"
+"  sluice -L socks5://127.0.0.1:1080 -F tunnel://server:4000 --tunnel-key tunnel.key\n"
 "\n"
 "Signals: SIGINT/SIGTERM stop gracefully (twice: at once), SIGHUP reopens the\n"
 "log file. Exit status: 0 after a clean stop, 1 on a runtime failure, 2 on bad\n"
@@ -224,14 +245,18 @@ int listen_url_parse(const char *url, struct listener_cfg *l, char *err, size_t 
 		l->scheme = SCHEME_HTTP;
 	} else if (slen == 5 && strncmp(url, "proxy", 5) == 0) {
 		l->scheme = SCHEME_PROXY;
+	} else if (slen == 6 && strncmp(url, "tunnel", 6) == 0) {
+		l->scheme = SCHEME_TUNNEL;
 	} else {
 		seterr(err, errlen, "-L '%s': unknown scheme '%.*s' (expected tcp, socks5, socks4, "
-		       "http or proxy)", url,
+		       "http, proxy or tunnel)", url,
 		       (int)(slen > 32 ? 32 : slen), url);
 		return -1;
 	}
 	rest = sep + 3;
 	slash = strchr(rest, '/');
+	if (l->scheme == SCHEME_TUNNEL && slash && slash[1] != '\0')
+		goto with_target;	/* a tunnel server with a forced target */
 	if (l->scheme != SCHEME_TCP) {	/* a proxy: clients say where to go */
 		size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
 
@@ -251,6 +276,7 @@ int listen_url_parse(const char *url, struct listener_cfg *l, char *err, size_t 
 		seterr(err, errlen, "-L '%s': missing target (tcp://BIND_HOST:PORT/TARGET_HOST:PORT)", url);
 		return -1;
 	}
+with_target:
 	if (addr_split(rest, (size_t)(slash - rest), l->bind_host, &l->bind_port, &why) < 0) {
 		seterr(err, errlen, "-L '%s': listen address '%.*s': %s", url,
 		       (int)(slash - rest), rest, why);
@@ -290,6 +316,11 @@ enum {
 	OPT_ALLOW_OPEN,
 	OPT_ALLOW_PRIVATE,
 	OPT_DNS_CACHE_SIZE,
+	OPT_TUNNEL_KEY,
+	OPT_TUNNEL_MTU,
+	OPT_TUNNEL_WINDOW,
+	OPT_TUNNEL_KEEPALIVE,
+	OPT_TUNNEL_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -312,6 +343,11 @@ static const struct option long_opts[] = {
 	{ "allow-open", no_argument, NULL, OPT_ALLOW_OPEN },
 	{ "allow-private", no_argument, NULL, OPT_ALLOW_PRIVATE },
 	{ "dns-cache-size", required_argument, NULL, OPT_DNS_CACHE_SIZE },
+	{ "tunnel-key", required_argument, NULL, OPT_TUNNEL_KEY },
+	{ "tunnel-mtu", required_argument, NULL, OPT_TUNNEL_MTU },
+	{ "tunnel-window", required_argument, NULL, OPT_TUNNEL_WINDOW },
+	{ "tunnel-keepalive", required_argument, NULL, OPT_TUNNEL_KEEPALIVE },
+	{ "tunnel-timeout", required_argument, NULL, OPT_TUNNEL_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -402,6 +438,36 @@ static int parse_duration_opt(const char *name, const char *arg, uint32_t *ms,
 	if (duration_parse(arg, ms) < 0 || (!allow_zero && *ms == 0)) {
 		seterr(err, errlen, "--%s '%s': expected a %stime such as 10s or 500ms",
 		       name, arg, allow_zero ? "" : "non-zero ");
+		return -1;
+	}
+	return 0;
+}
+
+/* -F tunnel:// stands alone; anything tunnel needs --tunnel-key. */
+static int tunnel_check(const struct config *c, char *err, size_t errlen)
+{
+	const char *needs = NULL;
+
+	for (size_t i = 0; i < c->nhops; i++) {
+		if (c->hops[i].kind != HOP_TUNNEL)
+			continue;
+		if (c->nhops > 1) {
+			seterr(err, errlen, "-F '%s': a tunnel must be the only -F hop (it carries "
+			       "streams over UDP, which a proxy hop cannot relay)", c->hops[i].url);
+			return -1;
+		}
+		needs = c->hops[i].url;
+	}
+	for (size_t i = 0; i < c->nlisteners && !needs; i++)
+		if (c->listeners[i].scheme == SCHEME_TUNNEL)
+			needs = c->listeners[i].url;
+	if (needs && !c->tunnel_key_file) {
+		seterr(err, errlen, "'%s' needs --tunnel-key FILE (make one with: sluice genkey > FILE)",
+		       needs);
+		return -1;
+	}
+	if (c->tunnel.keepalive_ms >= c->tunnel.timeout_ms) {
+		seterr(err, errlen, "--tunnel-keepalive must be shorter than --tunnel-timeout");
 		return -1;
 	}
 	return 0;
@@ -523,6 +589,42 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 			c->dns_cache_size = (size_t)v;
 			break;
 		}
+		case OPT_TUNNEL_KEY:
+			c->tunnel_key_file = optarg;
+			break;
+		case OPT_TUNNEL_MTU: {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 576 || v > 1400) {
+				seterr(err, errlen, "--tunnel-mtu '%s': expected a number from 576 to 1400", optarg);
+				return CLI_ERROR;
+			}
+			c->tunnel.mtu = (uint32_t)v;
+			break;
+		}
+		case OPT_TUNNEL_WINDOW: {
+			size_t v;
+
+			if (size_parse(optarg, &v) < 0 || v < 16384 || v > 64 * 1024 * 1024) {
+				seterr(err, errlen, "--tunnel-window '%s': expected a size from 16k to 64m", optarg);
+				return CLI_ERROR;
+			}
+			c->tunnel.window = (uint32_t)v;
+			break;
+		}
+		case OPT_TUNNEL_KEEPALIVE:
+			if (parse_duration_opt("tunnel-keepalive", optarg, &c->tunnel.keepalive_ms,
+					       false, err, errlen) < 0)
+				return CLI_ERROR;
+			break;
+		case OPT_TUNNEL_TIMEOUT:
+			if (parse_duration_opt("tunnel-timeout", optarg, &c->tunnel.timeout_ms,
+					       false, err, errlen) < 0)
+				return CLI_ERROR;
+			break;
 		case 'h':
 			return CLI_HELP;
 		case 'V':
@@ -548,6 +650,9 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 	if (c->nlisteners == 0 && add_listener(c, CLI_DEFAULT_LISTENER, err, errlen) < 0)
 		return CLI_ERROR;
 	for (size_t i = 0; i < c->nlisteners; i++)
-		c->listeners[i].need_auth = c->auth_file && c->listeners[i].scheme != SCHEME_TCP;
+		c->listeners[i].need_auth = c->auth_file && c->listeners[i].scheme != SCHEME_TCP &&
+					    c->listeners[i].scheme != SCHEME_TUNNEL;
+	if (tunnel_check(c, err, errlen) < 0)
+		return CLI_ERROR;
 	return CLI_RUN;
 }

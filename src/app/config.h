@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/addr.h"
+#include "app/tunnel.h"
 #include "egress/chain.h"
 #include "relay/relay.h"
 
@@ -19,6 +20,7 @@ enum listen_scheme {
 	SCHEME_SOCKS4,		/* socks4://BIND: SOCKS4/4a proxy */
 	SCHEME_HTTP,		/* http://BIND: HTTP proxy (CONNECT and absolute-form) */
 	SCHEME_PROXY,		/* proxy://BIND: all three, detected per connection */
+	SCHEME_TUNNEL,		/* tunnel://BIND[/TARGET]: encrypted reliable-UDP tunnel server */
 };
 
 /* "tcp", "socks5", ... */
@@ -66,6 +68,8 @@ struct config {
 	size_t nhops;
 	bool allow_open;		/* unauthenticated proxies on public addresses */
 	bool allow_private;		/* public proxies may reach private addresses */
+	const char *tunnel_key_file;	/* borrowed from argv: --tunnel-key */
+	struct tunnel_opts tunnel;	/* key (loaded by main) and tunables */
 };
 
 void config_defaults(struct config *c);

@@ -40,6 +40,7 @@ struct session {
 	struct io upstream;
 	struct dial dial;		/* direct egress */
 	struct chain *chain;		/* -F egress while negotiating, or NULL */
+	struct tstream *tun;		/* owned: -F tunnel:// stream, or NULL */
 	struct relay relay;
 	uint64_t frame_state[4];	/* the ingress's up_frame state, kept for the relay */
 	struct timer timer;		/* handshake deadline, then idle timeout */
