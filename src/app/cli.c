@@ -66,6 +66,7 @@ void cli_usage(FILE *out)
 	fputs(
 "Usage: sluice [OPTIONS] [-L URL ...]\n"
 "       sluice passwd USER    print a hashed credential line for an auth file\n"
+"       sluice genkey         print a new tunnel key (base64, 32 bytes) for --tunnel-key\n"
 "\n"
 "A fast event-driven network proxy. Each -L adds a listener; one process\n"
 "serves them all. Without -L: " CLI_DEFAULT_LISTENER " (SOCKS5, SOCKS4 and\n"

@@ -19,6 +19,7 @@
 #include "app/authsvc.h"
 #include "app/cli.h"
 #include "app/config.h"
+#include "app/genkey.h"
 #include "app/log.h"
 #include "app/passwd.h"
 #include "app/pidfile.h"
@@ -232,6 +233,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
 		return passwd_main(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "genkey") == 0)
+		return genkey_main(argc, argv);
 	switch (cli_parse(argc, argv, &cfg, err, sizeof(err))) {
 	case CLI_HELP:
 		cli_usage(stdout);
