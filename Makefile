@@ -48,7 +48,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=build-fuzz/fuzz_%)
 PROTO_SRC := $(wildcard src/proto/*.c)
 TUNNEL_SRC := $(wildcard src/tunnel/*.c)
 
-.PHONY: all unit test test-asan fuzz fuzz-run bench clean install
+.PHONY: all unit tools test test-asan fuzz fuzz-run bench clean install
 all: $(OUT)/sluice
 
 $(OUT)/sluice: $(OUT)/src/app/main.o $(OUT)/libsluice.a
@@ -66,7 +66,19 @@ $(OUT)/tests/unit_%: tests/unit/test_%.c tests/unit/unit.h $(OUT)/libsluice.a
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -Itests/unit $(LDFLAGS) -o $@ $< $(OUT)/libsluice.a $(LDLIBS)
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) tools
+$(OUT)/tests/unit_arq: tests/unit/arq_link.h
+
+# Test/bench helpers that tests use (tools/lossy: a UDP bad-link emulator).
+tools: $(OUT)/tools/lossy $(OUT)/tools/arq_sim
+
+$(OUT)/tools/lossy: tools/lossy.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
+
+$(OUT)/tools/arq_sim: bench/arq_sim.c tests/unit/arq_link.h $(OUT)/libsluice.a
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -Itests/unit $(LDFLAGS) -o $@ $< $(OUT)/libsluice.a $(LDLIBS)
 
 test: all unit
 	SLUICE_NO_BUILD=1 SLUICE_BIN=$(OUT)/sluice UNIT_DIR=$(OUT)/tests bash tests/run.sh
