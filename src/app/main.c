@@ -20,6 +20,7 @@
 #include "app/cli.h"
 #include "app/config.h"
 #include "app/genkey.h"
+#include "app/keyfile.h"
 #include "app/log.h"
 #include "app/passwd.h"
 #include "app/pidfile.h"
@@ -269,8 +270,8 @@ int main(int argc, char **argv)
 	if (cfg.tunnel_key_file) {
 		bool loose;
 
-		if (tunnel_key_load(cfg.tunnel_key_file, cfg.tunnel.key, &loose, err, sizeof(err)) < 0)
-			die_usage("%s", err);
+		if (keyfile_load(cfg.tunnel_key_file, cfg.tunnel.key, &loose, err, sizeof(err)) < 0)
+			die_usage("--tunnel-key '%s': %s", cfg.tunnel_key_file, err);
 		cfg.tunnel.has_key = true;
 		if (loose)
 			log_warn(&log, "--tunnel-key '%s' is readable by group or others; "

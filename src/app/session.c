@@ -102,7 +102,9 @@ static void log_close(struct session *s, int err)
 
 	if (!log_on(s->w->log, LOG_INFO))
 		return;
-	if (s->dial.peer.sa.sa_family)
+	if (s->tun)
+		snprintf(target, sizeof(target), "%s", tstream_target(s->tun));
+	else if (s->dial.peer.sa.sa_family)
 		addr_format(&s->dial.peer, target, sizeof(target));
 	else if (requested(s)->host)
 		snprintf(target, sizeof(target), "%s:%u", requested(s)->host, requested(s)->port);

@@ -50,13 +50,6 @@ struct tunnel_opts {
 };
 void tunnel_opts_default(struct tunnel_opts *o);
 
-/*
- * Read and parse a key file (base64 of 32 bytes). 0, or -1 with err set.
- * *loose: the file is readable by group or others.
- */
-int tunnel_key_load(const char *path, uint8_t key[static TUNNEL_KEY_LEN], bool *loose,
-		    char *err, size_t errlen);
-
 /* --- worker hooks --- */
 
 /* A bound UDP socket for a tunnel:// listener (IPv6 wildcard: dual-stack). fd or -errno. */
@@ -104,6 +97,8 @@ bool tstream_is_busy(const struct tstream *ts);
 /* Bytes sock -> tunnel (up) and tunnel -> sock (down) so far; last progress. */
 uint64_t tstream_bytes(const struct tstream *ts, bool up);
 uint64_t tstream_last_active(const struct tstream *ts);
+/* Client: the destination asked for, "host:port", for the log. */
+const char *tstream_target(const struct tstream *ts);
 /* A short reason for the log when the tunnel side ended the stream, or NULL. */
 const char *tstream_why(const struct tstream *ts);
 

@@ -200,6 +200,10 @@ struct tstream *tunnel_open(struct worker *w, const struct target *t, tstream_op
 	}
 	tstream_init(ts, p, ms);
 	ts->heap = true;
+	if (t->host)
+		snprintf(ts->target, sizeof(ts->target), "%s:%u", t->host, t->port);
+	else
+		addr_format(&t->addr, ts->target, sizeof(ts->target));
 	ts->state = TS_OPENING;
 	ts->open_cb = cb;
 	ts->arg = arg;

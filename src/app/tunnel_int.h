@@ -107,6 +107,7 @@ struct tstream {
 	bool peer_eof;			/* tunnel FIN passed on as shutdown(SHUT_WR) */
 	bool released_called;
 	bool heap;			/* allocated by tunnel_open (client) */
+	char target[HOST_MAX + 8];	/* client: "host:port" asked for, for the log */
 };
 
 /* Peer core (tunnel_peer.c). */

@@ -33,38 +33,6 @@ void tunnel_opts_default(struct tunnel_opts *o)
 	o->window = MUX_WINDOW_DEFAULT;
 }
 
-int tunnel_key_load(const char *path, uint8_t key[static TUNNEL_KEY_LEN], bool *loose,
-		    char *err, size_t errlen)
-{
-	char text[256];
-	const char *why = NULL;
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	*loose = false;
-	if (fd < 0) {
-		snprintf(err, errlen, "--tunnel-key '%s': %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == 0)
-		*loose = (st.st_mode & 077) != 0;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "--tunnel-key '%s': %s", path, strerror(errno));
-		return -1;
-	}
-	text[n] = '\0';
-	if (tchan_key_parse(text, key, &why) < 0) {
-		sodium_memzero(text, sizeof(text));
-		snprintf(err, errlen, "--tunnel-key '%s': %s", path, why ? why : "not a key");
-		return -1;
-	}
-	sodium_memzero(text, sizeof(text));
-	return 0;
-}
-
 void tunnel_rng(void *ctx, uint8_t *buf, size_t n)
 {
 	randombytes_buf(buf, n);
@@ -641,6 +609,11 @@ uint64_t tstream_bytes(const struct tstream *ts, bool up)
 uint64_t tstream_last_active(const struct tstream *ts)
 {
 	return ts->last_active;
+}
+
+const char *tstream_target(const struct tstream *ts)
+{
+	return ts->target;
 }
 
 const char *tstream_why(const struct tstream *ts)
