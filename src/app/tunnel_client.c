@@ -207,6 +207,7 @@ struct tstream *tunnel_open(struct worker *w, const struct target *t, tstream_op
 	ts->state = TS_OPENING;
 	ts->open_cb = cb;
 	ts->arg = arg;
+	tstream_arm_open(ts, w->cfg->connect_timeout_ms);
 	tpeer_kick(p);
 	return ts;
 }

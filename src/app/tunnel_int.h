@@ -69,6 +69,7 @@ struct tpeer {
 	uint64_t id;
 	uint64_t start_ms;
 	uint64_t rx_bytes, tx_bytes;	/* UDP payload bytes */
+	uint64_t last_rx_ms;		/* loop time of the latest authenticated payload */
 	unsigned int nstreams;		/* tstreams holding a mux stream */
 	int dead_err;			/* why it died (-errno), for opening streams */
 	uint8_t state;			/* enum tpeer_state */
@@ -97,6 +98,8 @@ struct tstream {
 	size_t early_len;
 	struct relay_framer fr;
 	uint64_t up, down, last_active;
+	struct timer open_timer;	/* client: bounds the wait for OPEN_OK */
+	uint64_t open_ms;
 	tstream_open_cb open_cb;
 	tstream_cb done, released;
 	void *arg;
@@ -141,6 +144,8 @@ void tep_arm(struct tep *ep);
 
 /* Streams. */
 void tstream_init(struct tstream *ts, struct tpeer *p, struct mux_stream *ms);
+/* Client: give the OPEN ms to be answered. */
+void tstream_arm_open(struct tstream *ts, uint32_t ms);
 /* Undo tstream_init: free the mux stream, drop the peer reference. */
 void tstream_fini(struct tstream *ts);
 

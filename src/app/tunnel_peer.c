@@ -350,6 +350,7 @@ static int peer_go_up(struct tpeer *p)
 void tpeer_input(struct tpeer *p, const uint8_t *pay, size_t n)
 {
 	p->rx_bytes += n;
+	p->last_rx_ms = now_of(p);
 	if (p->state == TPEER_DEAD || n == 0)
 		return;
 	if (!p->arq && tchan_is_ready(p->ch) && peer_go_up(p) < 0) {
@@ -560,6 +561,7 @@ void tstream_init(struct tstream *ts, struct tpeer *p, struct mux_stream *ms)
 	ts->p = p;
 	ts->ms = ms;
 	ts->last_active = now_of(p);
+	timer_init(&ts->open_timer, NULL);
 	p->nstreams++;
 	mux_stream_set_user(ms, ts);
 }
@@ -568,6 +570,8 @@ void tstream_fini(struct tstream *ts)
 {
 	struct tpeer *p = ts->p;
 
+	if (p)
+		loop_timer_cancel(&p->w->loop, &ts->open_timer);
 	if (ts->ms) {
 		mux_stream_set_user(ts->ms, NULL);
 		mux_stream_free(ts->ms);
@@ -675,6 +679,7 @@ static void ts_on_open_result(struct tstream *ts, uint8_t reason)
 
 	if (ts->state != TS_OPENING)
 		return;
+	loop_timer_cancel(&ts->p->w->loop, &ts->open_timer);
 	ts->open_cb = NULL;
 	if (reason == MUX_R_NONE) {
 		ts->state = TS_OPEN;
@@ -687,6 +692,35 @@ static void ts_on_open_result(struct tstream *ts, uint8_t reason)
 	ts->released_called = true;	/* nothing of ours is in flight */
 	if (cb)
 		cb(ts->arg, reset_errno(ts, reason));
+}
+
+/*
+ * No OPEN_OK/OPEN_FAIL within the connect timeout. If the server sent
+ * nothing at all since the OPEN went out, the session is dead (a restarted
+ * server drops its packets): end it, so the next stream starts afresh.
+ */
+static void ts_on_open_timeout(struct timer *t)
+{
+	struct tstream *ts = container_of(t, struct tstream, open_timer);
+	struct tpeer *p = ts->p;
+
+	if (ts->state != TS_OPENING)
+		return;
+	if (p->state == TPEER_UP && p->last_rx_ms <= ts->open_ms) {
+		tpeer_die(p, -ETIMEDOUT, "no answer from the server");
+		return;		/* the stream learnt it through on_reset */
+	}
+	mux_stream_reset(ts->ms, MUX_R_CANCEL);
+	tpeer_kick(p);
+	ts->reason = MUX_R_TIMEOUT;
+	ts_on_open_result(ts, MUX_R_TIMEOUT);
+}
+
+void tstream_arm_open(struct tstream *ts, uint32_t ms)
+{
+	ts->open_ms = now_of(ts->p);
+	ts->open_timer.cb = ts_on_open_timeout;
+	loop_timer_arm(&ts->p->w->loop, &ts->open_timer, ms);
 }
 
 static void ts_on_reset(struct tstream *ts, uint8_t reason)

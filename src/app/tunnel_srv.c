@@ -30,6 +30,7 @@
 #include "egress/direct.h"
 
 #define WALL_RESYNC_MS	1000
+#define BAD_LOG_MS	10000	/* at most one "failed handshakes" line this often */
 
 struct tsrv {
 	struct list link;		/* on w->tun_srvs */
@@ -40,6 +41,8 @@ struct tsrv {
 	struct tpeer *last;		/* borrowed: the peer of the last datagram */
 	struct timer wall;		/* re-anchors the handshake clock */
 	uint64_t seq;
+	uint64_t bad_seen, bad_logged;	/* hs_bad + hs_stale counted / already logged */
+	uint64_t bad_log_ms;		/* when the last such line went out */
 	bool draining;
 	bool deny_private;
 	struct tep ep;			/* last: it is big */
@@ -134,6 +137,33 @@ static struct tpeer *find_peer(struct tsrv *s, const struct tchan *ch)
 	return NULL;
 }
 
+/*
+ * Handshakes that fail authentication (a wrong key, a stale clock) leave
+ * no state; say so in the log, rate-limited, with the latest source.
+ */
+static void note_bad(struct tsrv *s, const union sockaddr_any *from)
+{
+	struct tchan_server_stats st;
+	uint64_t bad, now = loop_now(&s->w->loop);
+	char a[ADDR_STRLEN];
+
+	tchan_server_get_stats(s->cs, &st);
+	bad = st.hs_bad + st.hs_stale;
+	if (bad == s->bad_seen)
+		return;
+	s->bad_seen = bad;
+	if (s->bad_log_ms && now - s->bad_log_ms < BAD_LOG_MS)
+		return;
+	log_warn(s->w->log, "tunnel://%s: %llu handshake%s failed authentication, latest from %s "
+		 "(wrong --tunnel-key, clock off by more than %d s, or a session from before "
+		 "a restart)",
+		 s->wl->cfg->url + strlen("tunnel://"),
+		 (unsigned long long)(bad - s->bad_logged), bad - s->bad_logged == 1 ? "" : "s",
+		 addr_format(from, a, sizeof(a)), TCHAN_HS_WINDOW_MS / 1000);
+	s->bad_logged = bad;
+	s->bad_log_ms = now;
+}
+
 void tsrv_on_datagram(struct tep *ep, const uint8_t *pkt, size_t len,
 		      const union sockaddr_any *from)
 {
@@ -189,6 +219,7 @@ void tsrv_on_datagram(struct tep *ep, const uint8_t *pkt, size_t len,
 		tep_touch(ep, p);
 		return;
 	default:
+		note_bad(s, from);
 		return;
 	}
 }
