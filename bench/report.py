@@ -27,6 +27,14 @@ MAIN_ROWS = [
     ("RSS B/idle conn ({n})", "rss", "rss_b_per_conn", "{:.0f}", False, True),
 ]
 RELAY_ROWS = [r for r in MAIN_ROWS if r[1] == "iperf"]
+TUNNEL_PEERS = ["sluice-tunnel", "kcptun-fast3", "kcptun-fast"]
+TUNNEL_ROWS = []
+for _name, _desc in (("raw", "raw loopback"), ("clean", "lossy 0%/0ms"),
+                     ("loss1", "1% loss, 40ms RTT"), ("loss5", "5% loss, 100ms RTT")):
+    TUNNEL_ROWS.append(("{} Gbit/s".format(_desc), "tunnel", _name + "_gbps", "{:.3f}",
+                        False, False))
+    TUNNEL_ROWS.append(("{} CPU s/GB".format(_desc), "tunnel", _name + "_cpu_s_per_gb",
+                        "{:.2f}", False, True))
 
 
 def load(path):
@@ -126,7 +134,8 @@ def main():
                    " ".join(b + "%" for b in busy))
     out.append("")
 
-    have = {p for (sec, _), cells in data.items() if sec != "relay" for p in cells}
+    have = {p for (sec, _), cells in data.items() if sec not in ("relay", "tunnel")
+            for p in cells}
     if have:
         out += table(data, MAIN_ROWS, PEERS,
                      [("sluice/direct", "sluice", "direct"),
@@ -159,8 +168,18 @@ def main():
                      [("splice/buffer", "sluice-splice", "sluice-buffer")], meta)
         out.append("")
 
+    if any(sec == "tunnel" for sec, _ in data):
+        out.append("tunnel: iperf3 through sluice -F tunnel:// -> -L tunnel:// vs kcptun "
+                   "(aes, --nocomp), via tools/lossy; CPU = both tunnel processes")
+        out += table(data, TUNNEL_ROWS, TUNNEL_PEERS,
+                     [("sluice/fast3", "sluice-tunnel", "kcptun-fast3"),
+                      ("sluice/fast", "sluice-tunnel", "kcptun-fast")], meta)
+        out.append("")
+
     out.append("rounds")
     out += rounds(data, [r for r in MAIN_ROWS], PEERS, meta)
+    if any(sec == "tunnel" for sec, _ in data):
+        out += rounds(data, TUNNEL_ROWS, TUNNEL_PEERS, meta)
     if any(sec == "relay" for sec, _ in data):
         relay = {("iperf", m): c for (s, m), c in data.items() if s == "relay"}
         out += ["relay " + line if not line.startswith(" ") else line
