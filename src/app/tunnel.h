@@ -46,7 +46,7 @@ struct tunnel_opts {
 	uint32_t mtu;			/* arq packet size = tchan payload (<= 1400) */
 	uint32_t keepalive_ms;		/* mux PING after this long quiet */
 	uint32_t timeout_ms;		/* peer dead after this long with nothing */
-	uint32_t window;		/* per-stream credit */
+	uint32_t window;		/* largest per-stream window (auto-tuned up to it) */
 };
 void tunnel_opts_default(struct tunnel_opts *o);
 

@@ -30,7 +30,7 @@ void tunnel_opts_default(struct tunnel_opts *o)
 	o->mtu = 1400;
 	o->keepalive_ms = 10000;
 	o->timeout_ms = 30000;
-	o->window = MUX_WINDOW_DEFAULT;
+	o->window = MUX_WINDOW_MAX_DEFAULT;
 }
 
 void tunnel_rng(void *ctx, uint8_t *buf, size_t n)
@@ -274,7 +274,8 @@ struct tpeer *tpeer_new(struct worker *w, bool client, uint64_t id)
 	list_init(&p->link);
 	timer_init(&p->timer, on_peer_timer);
 	mux_params_default(&mp, client);
-	mp.window = o->window;
+	mp.window = o->window < MUX_WINDOW_DEFAULT ? o->window : MUX_WINDOW_DEFAULT;
+	mp.max_window = o->window;
 	mp.keepalive_ms = o->keepalive_ms;
 	mp.timeout_ms = o->timeout_ms;
 	p->mux = mux_new(&mp, &peer_mux_ops, p, p->start_ms);

@@ -34,6 +34,7 @@ struct mux_stream {
 	struct chunk *head, *tail;	/* owned */
 	size_t avail;			/* unread bytes */
 	uint64_t rwin;			/* bytes the peer may still send */
+	uint32_t win;			/* our receive window now (auto-tuned) */
 	uint64_t ungranted;		/* consumed, not yet granted back */
 	bool opening;			/* client: waiting for OPEN_OK/FAIL */
 	bool answered;			/* server: OPEN_OK/FAIL queued */
@@ -282,6 +283,7 @@ void mux_params_default(struct mux_params *p, bool client)
 {
 	p->client = client;
 	p->window = MUX_WINDOW_DEFAULT;
+	p->max_window = MUX_WINDOW_MAX_DEFAULT;
 	p->max_streams = 4096;
 	p->keepalive_ms = 10000;
 	p->timeout_ms = 30000;
@@ -299,6 +301,10 @@ struct mux *mux_new(const struct mux_params *p, const struct mux_ops *ops, void 
 		m->p.window = 1024;
 	if (m->p.window > WINDOW_MAX)
 		m->p.window = WINDOW_MAX;
+	if (m->p.max_window < m->p.window)
+		m->p.max_window = m->p.window;
+	if (m->p.max_window > WINDOW_MAX)
+		m->p.max_window = WINDOW_MAX;
 	m->ops = ops;
 	m->user = user;
 	m->nbuckets = HASH_MIN;
@@ -397,6 +403,7 @@ static struct mux_stream *stream_new(struct mux *m, uint32_t id)
 	s->id = id;
 	s->credit = m->p.window;
 	s->rwin = m->p.window;
+	s->win = m->p.window;
 	dl_init(&s->active);
 	dl_init(&s->sent);
 	b = bucket(m, id);
@@ -1040,9 +1047,18 @@ void mux_stream_consume(struct mux_stream *s, size_t n)
 		}
 	}
 	/* Grant credit in batches: a WINDOW per quarter window consumed. */
-	if (!s->reset && !s->peer_fin && s->ungranted >= m->p.window / 4) {
+	if (!s->reset && !s->peer_fin && s->ungranted >= s->win / 4) {
 		uint8_t pay[4];
 
+		/* The reader keeps up: the window, not the reader, limits it. */
+		if (s->avail < s->win / 8 && s->win < m->p.max_window) {
+			uint32_t grow = s->win;
+
+			if (grow > m->p.max_window - s->win)
+				grow = m->p.max_window - s->win;
+			s->win += grow;
+			s->ungranted += grow;
+		}
 		put32(pay, (uint32_t)s->ungranted);
 		if (ctrl_frame(m, MUX_WINDOW, s->id, pay, sizeof(pay), true) == 0) {
 			s->rwin += s->ungranted;

@@ -29,10 +29,13 @@
  *
  * Flow control: each stream starts with params.window bytes of credit in
  * each direction; a receiver grants more (WINDOW) as the application
- * consumes bytes, so a stream never has more than the window of unread
+ * consumes bytes, so a stream never has more than its window of unread
  * bytes buffered at the receiver and one slow reader never holds up the
  * other streams or the arq. A peer that sends past its credit gets the
- * stream reset (MUX_R_FLOW).
+ * stream reset (MUX_R_FLOW). Auto-tuning: while the reader keeps up (little
+ * is buffered when a grant goes out) the stream's window doubles, up to
+ * params.max_window, so one stream can fill a long fat link; a reader that
+ * stalls stops the growth, and memory stays bounded by max_window.
  *
  * Fairness: mux_pull() emits control frames first, then DATA round-robin
  * over the streams that have bytes and credit, at most MUX_QUANTUM bytes
@@ -62,6 +65,7 @@
 #define MUX_HDR_LEN		7
 #define MUX_QUANTUM		16384	/* largest DATA payload we emit */
 #define MUX_WINDOW_DEFAULT	(256 * 1024)
+#define MUX_WINDOW_MAX_DEFAULT	(16 * 1024 * 1024)
 #define MUX_CTRL_MAX		(1024 * 1024)	/* queued control bytes before PONGs are dropped */
 #define MUX_OPEN_MAX		(MUX_HDR_LEN + 1 + 1 + 255 + 2)
 
@@ -124,7 +128,8 @@ int mux_dest_decode(const uint8_t *p, size_t n, struct mux_dest *d);
 
 struct mux_params {
 	bool client;		/* opens odd ids */
-	uint32_t window;	/* per-stream credit, bytes (default MUX_WINDOW_DEFAULT) */
+	uint32_t window;	/* initial per-stream credit, bytes (default MUX_WINDOW_DEFAULT) */
+	uint32_t max_window;	/* auto-tuning limit (default MUX_WINDOW_MAX_DEFAULT) */
 	uint32_t max_streams;	/* peer OPENs beyond this are refused (default 4096) */
 	uint32_t keepalive_ms;	/* PING after this long without input (default 10000) */
 	uint32_t timeout_ms;	/* dead after this long without input (default 30000) */

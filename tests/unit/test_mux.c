@@ -337,11 +337,20 @@ static void test_flow_control(void)
 	drain(s, ss);
 	CHECK_EQ_INT(s->ngot, big);
 	CHECK(memcmp(s->got, data, big) == 0);
+	/* The window grew while the reader kept up. */
+	CHECK(mux_stream_avail(ss) == 0);
+	mux_stream_free(cs);
+	mux_stream_free(ss);
+	pump_both(c, s);
 	/* Sending past the credit resets the stream. */
 	{
-		uint8_t f[MUX_HDR_LEN + 100] = { MUX_DATA, 0, 0, 0, (uint8_t)mux_stream_id(ss), 0, 100 };
-		int before = s->resets;
+		uint8_t f[MUX_HDR_LEN + 100] = { MUX_DATA, 0, 0, 0, 0, 0, 100 };
+		int before;
 
+		cs = open_one(c, s);
+		ss = s->last;
+		f[4] = (uint8_t)mux_stream_id(ss);
+		before = s->resets;
 		s->consume = false;
 		for (int i = 0; i < MUX_WINDOW_DEFAULT / 100 + 2; i++)
 			CHECK_EQ_INT(mux_input(s->m, f, sizeof(f), 0), 0);
@@ -355,6 +364,45 @@ static void test_flow_control(void)
 	mux_stream_free(ss);
 	CHECK_EQ_INT(mux_nstreams(c->m), 0);
 	CHECK_EQ_INT(mux_nstreams(s->m), 0);
+	mux_free(c->m);
+	mux_free(s->m);
+	free(data);
+	free(c);
+	free(s);
+}
+
+/* A fast reader lets the window grow; a stalled one caps what is buffered. */
+static void test_autotune(void)
+{
+	struct side *c = calloc(1, sizeof(*c)), *s = calloc(1, sizeof(*s));
+	size_t big = 8 << 20;
+	uint8_t *data = calloc(1, big);
+	static uint8_t buf[64 * 1024];
+	struct mux_stream *cs, *ss;
+	size_t n, max_frame_run = 0;
+
+	side_init(c, true);
+	side_init(s, false);
+	cs = open_one(c, s);
+	ss = s->last;
+	mux_stream_write(cs, data, big);
+	/* One pull per "round trip": how much goes before credit runs out. */
+	for (int rtt = 0; rtt < 40 && c->sents == 0; rtt++) {
+		size_t run = 0;
+
+		while ((n = mux_pull(c->m, buf, sizeof(buf))) > 0) {
+			CHECK_EQ_INT(mux_input(s->m, buf, n, 0), 0);
+			run += n;
+		}
+		if (run > max_frame_run)
+			max_frame_run = run;
+		pump(s, c);		/* the grants */
+	}
+	CHECK(c->sents == 1);
+	CHECK(max_frame_run > 2 * MUX_WINDOW_DEFAULT);	/* it grew */
+	CHECK_EQ_INT(s->ngot, big);
+	mux_stream_free(cs);
+	mux_stream_free(ss);
 	mux_free(c->m);
 	mux_free(s->m);
 	free(data);
@@ -499,6 +547,7 @@ int main(void)
 	RUN(test_split);
 	RUN(test_bad_frames);
 	RUN(test_flow_control);
+	RUN(test_autotune);
 	RUN(test_fairness);
 	RUN(test_half_close_and_rst);
 	RUN(test_keepalive);
