@@ -17,8 +17,11 @@
 #include "tunnel/chan.h"
 #include "tunnel/mux.h"
 
-#define TEP_BATCH	32		/* datagrams per recvmmsg / sendmmsg */
-#define TEP_RX_MAX	2048		/* largest datagram we take */
+#define TEP_BATCH	8		/* messages per recvmmsg (each up to a GRO 64 KiB) */
+#define TEP_TX_SLOTS	64		/* datagrams queued before a sendmmsg */
+#define TEP_GSO_SEGS	44		/* datagrams per GSO message (44 x 1433 < 64 KiB) */
+#define TEP_RX_MAX	65536		/* largest (GRO-coalesced) read */
+#define TEP_TOUCH_MAX	64
 #define TEP_READ_ROUNDS	16		/* recvmmsg rounds before yielding to the loop */
 
 struct tpeer;
@@ -33,17 +36,22 @@ struct tep {
 	struct tsrv *srv;		/* server: the listener; client: NULL */
 	bool connected;			/* client: connect()ed, no msg_name */
 	bool in_rx;			/* inside the receive callback: do not free */
+	bool gso;			/* UDP_SEGMENT works: one sendmsg per run of datagrams */
 	unsigned int ntx;
 	unsigned int ntouched;
-	struct tpeer *touched[TEP_BATCH]; /* peers with input in this batch */
-	uint8_t pt[TEP_RX_MAX];		/* an opened payload */
-	struct mmsghdr txm[TEP_BATCH];
-	struct iovec txv[TEP_BATCH];
-	union sockaddr_any txa[TEP_BATCH];
-	uint8_t txb[TEP_BATCH][TCHAN_MAX_PACKET];
+	struct tpeer *touched[TEP_TOUCH_MAX]; /* peers with input in this batch */
+	uint8_t pt[TCHAN_MAX_PACKET];	/* an opened payload */
+	/* Send queue: one slot per datagram; runs to one address go out as GSO. */
+	struct iovec txv[TEP_TX_SLOTS];
+	union sockaddr_any txa[TEP_TX_SLOTS];
+	struct mmsghdr txm[TEP_TX_SLOTS];
+	unsigned int txfirst[TEP_TX_SLOTS];	/* message -> its first slot */
+	char txc[TEP_TX_SLOTS][CMSG_SPACE(sizeof(uint16_t))];
+	uint8_t txb[TEP_TX_SLOTS][TCHAN_MAX_PACKET];
 	struct mmsghdr rxm[TEP_BATCH];
 	struct iovec rxv[TEP_BATCH];
 	struct sockaddr_storage rxa[TEP_BATCH];
+	char rxc[TEP_BATCH][CMSG_SPACE(sizeof(int))];
 	uint8_t rxb[TEP_BATCH][TEP_RX_MAX];
 };
 

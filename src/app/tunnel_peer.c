@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/udp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,25 +72,99 @@ int tep_open(struct tep *ep, int fd)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	/*
+	 * GSO out, GRO in: a run of datagrams crosses the kernel as one
+	 * (fewer syscalls and skbs; on loopback it even stays whole).
+	 * Kernels without them just say no and we send one by one.
+	 */
+	{
+		int one = 1, seg = 0;
+		socklen_t len = sizeof(seg);
+
+		ep->gso = !getenv("SLUICE_NO_GSO") &&
+			  getsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &seg, &len) == 0;
+		if (!getenv("SLUICE_NO_GRO"))
+			(void)setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof(one));
+	}
 	return io_open(&ep->w->loop, &ep->io, fd, IO_READY_WR);
+}
+
+static bool same_dest(const struct tep *ep, unsigned int a, unsigned int b)
+{
+	return ep->connected ||
+	       (ep->txa[a].sa.sa_family == ep->txa[b].sa.sa_family &&
+		memcmp(&ep->txa[a], &ep->txa[b], addr_len(&ep->txa[a])) == 0);
+}
+
+/* Group slots [from, ntx) into messages: runs of equal-size datagrams to one address. */
+static unsigned int tx_build(struct tep *ep, unsigned int from)
+{
+	unsigned int nm = 0, i = from;
+
+	while (i < ep->ntx) {
+		struct msghdr *h = &ep->txm[nm].msg_hdr;
+		size_t seg = ep->txv[i].iov_len;
+		unsigned int j = i + 1;
+
+		if (ep->gso)
+			while (j < ep->ntx && j - i < TEP_GSO_SEGS && ep->txv[j - 1].iov_len == seg &&
+			       ep->txv[j].iov_len <= seg && same_dest(ep, i, j))
+				j++;
+		memset(h, 0, sizeof(*h));
+		if (!ep->connected) {
+			h->msg_name = &ep->txa[i];
+			h->msg_namelen = addr_len(&ep->txa[i]);
+		}
+		h->msg_iov = &ep->txv[i];
+		h->msg_iovlen = j - i;
+		if (j - i > 1) {
+			struct cmsghdr *cm;
+			uint16_t s16 = (uint16_t)seg;
+
+			h->msg_control = ep->txc[nm];
+			h->msg_controllen = sizeof(ep->txc[nm]);
+			cm = CMSG_FIRSTHDR(h);
+			cm->cmsg_level = IPPROTO_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(s16));
+			memcpy(CMSG_DATA(cm), &s16, sizeof(s16));
+		}
+		ep->txfirst[nm] = i;
+		nm++;
+		i = j;
+	}
+	return nm;
 }
 
 void tep_flush(struct tep *ep)
 {
-	unsigned int off = 0;
+	unsigned int off = 0, nm;
 
-	while (off < ep->ntx && io_is_open(&ep->io)) {
-		int n = sendmmsg(ep->io.fd, ep->txm + off, ep->ntx - off, MSG_DONTWAIT);
+	if (!ep->ntx)
+		return;
+	nm = tx_build(ep, 0);
+	while (off < nm && io_is_open(&ep->io)) {
+		int n = sendmmsg(ep->io.fd, ep->txm + off, nm - off, MSG_DONTWAIT);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			int err = errno;
+
+			if (err == EINTR)
 				continue;
+			if (ep->gso && (err == EIO || err == EINVAL || err == EOPNOTSUPP) &&
+			    ep->txm[off].msg_hdr.msg_iovlen > 1) {
+				/* No GSO on this path after all: one by one from here. */
+				ep->gso = false;
+				nm = tx_build(ep, ep->txfirst[off]);
+				off = 0;
+				continue;
+			}
 			/*
 			 * EAGAIN: the socket is full, the rest is lost like on
 			 * the wire. ECONNREFUSED (connected client): an ICMP
 			 * from an earlier send; the receive side reports it.
 			 */
-			if (errno != ECONNREFUSED)
+			if (err != ECONNREFUSED)
 				break;
 			off++;		/* that one got the error: go on */
 			continue;
@@ -110,7 +185,7 @@ void tep_touch(struct tep *ep, struct tpeer *p)
 	for (unsigned int i = 0; i < ep->ntouched; i++)
 		if (ep->touched[i] == p)
 			return;
-	if (ep->ntouched < TEP_BATCH)
+	if (ep->ntouched < TEP_TOUCH_MAX)
 		ep->touched[ep->ntouched++] = p;
 }
 
@@ -163,6 +238,8 @@ static void tep_on_readable(struct io_req *req)
 			ep->rxm[i].msg_hdr.msg_namelen = sizeof(ep->rxa[i]);
 			ep->rxm[i].msg_hdr.msg_iov = &ep->rxv[i];
 			ep->rxm[i].msg_hdr.msg_iovlen = 1;
+			ep->rxm[i].msg_hdr.msg_control = ep->rxc[i];
+			ep->rxm[i].msg_hdr.msg_controllen = sizeof(ep->rxc[i]);
 		}
 		n = recvmmsg(ep->io.fd, ep->rxm, TEP_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
@@ -176,13 +253,30 @@ static void tep_on_readable(struct io_req *req)
 		}
 		for (int i = 0; i < n && io_is_open(&ep->io); i++) {
 			const union sockaddr_any *from = (const void *)&ep->rxa[i];
+			struct msghdr *h = &ep->rxm[i].msg_hdr;
+			size_t len = ep->rxm[i].msg_len, seg = len;
+			struct cmsghdr *cm;
 
-			if (ep->rxm[i].msg_hdr.msg_flags & MSG_TRUNC)
+			if (h->msg_flags & MSG_TRUNC)
 				continue;
-			if (ep->srv)
-				tsrv_on_datagram(ep, ep->rxb[i], ep->rxm[i].msg_len, from);
-			else
-				tclient_on_datagram(ep, ep->rxb[i], ep->rxm[i].msg_len, from);
+			/* GRO: several datagrams of seg bytes (the last maybe shorter). */
+			for (cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
+				if (cm->cmsg_level == IPPROTO_UDP && cm->cmsg_type == UDP_GRO) {
+					int v;
+
+					memcpy(&v, CMSG_DATA(cm), sizeof(v));
+					if (v > 0)
+						seg = (size_t)v;
+				}
+			}
+			for (size_t off = 0; off < len && io_is_open(&ep->io); off += seg) {
+				size_t k = len - off < seg ? len - off : seg;
+
+				if (ep->srv)
+					tsrv_on_datagram(ep, ep->rxb[i] + off, k, from);
+				else
+					tclient_on_datagram(ep, ep->rxb[i] + off, k, from);
+			}
 		}
 		tep_service_touched(ep);
 		if (n < TEP_BATCH)
@@ -302,20 +396,14 @@ void tpeer_emit(void *user, const uint8_t *pkt, size_t len)
 
 	if (!ep || !io_is_open(&ep->io) || len > TCHAN_MAX_PACKET)
 		return;
-	if (ep->ntx == TEP_BATCH)
+	if (ep->ntx == TEP_TX_SLOTS)
 		tep_flush(ep);
 	i = ep->ntx++;
 	memcpy(ep->txb[i], pkt, len);
 	ep->txv[i].iov_base = ep->txb[i];
 	ep->txv[i].iov_len = len;
-	memset(&ep->txm[i], 0, sizeof(ep->txm[i]));
-	ep->txm[i].msg_hdr.msg_iov = &ep->txv[i];
-	ep->txm[i].msg_hdr.msg_iovlen = 1;
-	if (!ep->connected) {
+	if (!ep->connected)
 		ep->txa[i] = p->addr;
-		ep->txm[i].msg_hdr.msg_name = &ep->txa[i];
-		ep->txm[i].msg_hdr.msg_namelen = addr_len(&p->addr);
-	}
 }
 
 static void fmt_ms(uint64_t ms, char *buf, size_t len)
