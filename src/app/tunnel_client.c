@@ -223,5 +223,5 @@ void tclient_stop(struct worker *w)
 	struct tclient *tc = w->tun_client;
 
 	if (tc && tc->cur)
-		tpeer_die(tc->cur, -ECANCELED, "shutdown");
+		tpeer_close(tc->cur, "shutdown");
 }

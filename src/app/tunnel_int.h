@@ -83,6 +83,7 @@ struct tpeer {
 	uint8_t state;			/* enum tpeer_state */
 	bool busy;			/* inside mux_input/mux_pull/mux_kill: defer output */
 	bool kicked;			/* output asked for while busy */
+	bool goaway;			/* the other end said GOAWAY */
 	const char *why;		/* close reason for the log */
 	uint8_t io_buf[65536];		/* arq <-> mux scratch */
 };
@@ -125,6 +126,8 @@ struct tstream {
 struct tpeer *tpeer_new(struct worker *w, bool client, uint64_t id);
 /* The peer is done for: streams reset, sockets closed; freed once no stream holds it. */
 void tpeer_die(struct tpeer *p, int err, const char *why);
+/* Tell the other end (GOAWAY, best effort), then tpeer_die(). */
+void tpeer_close(struct tpeer *p, const char *why);
 /* Send what the mux has (now, or after the current mux call). */
 void tpeer_kick(struct tpeer *p);
 /* A datagram's payload (tchan already opened it). */

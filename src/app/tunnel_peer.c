@@ -344,7 +344,15 @@ static void m_on_reset(void *user, struct mux_stream *ms, uint8_t reason)
 		mux_stream_free(ms);	/* nobody holds it */
 }
 
+static void m_on_goaway(void *user, uint8_t reason)
+{
+	struct tpeer *p = user;
+
+	p->goaway = true;	/* tpeer_service ends it once out of the mux */
+}
+
 static const struct mux_ops peer_mux_ops = {
+	.on_goaway = m_on_goaway,
 	.on_open = m_on_open,
 	.on_open_result = m_on_open_result,
 	.on_data = m_on_data,
@@ -470,8 +478,22 @@ void tpeer_service(struct tpeer *p)
 			tpeer_die(p, -EPROTO, "protocol error");
 			return;
 		}
+		if (p->goaway) {
+			tpeer_die(p, -ECONNRESET, p->srv ? "client closed the tunnel" :
+				  "server closed the tunnel");
+			return;
+		}
 	}
 	peer_output(p);
+}
+
+void tpeer_close(struct tpeer *p, const char *why)
+{
+	if (p->state == TPEER_UP && !p->busy) {
+		mux_goaway(p->mux, MUX_R_CANCEL);
+		peer_output(p);		/* best effort: out before the arq goes */
+	}
+	tpeer_die(p, -ECANCELED, why);
 }
 
 void tpeer_schedule(struct tpeer *p)

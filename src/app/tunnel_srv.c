@@ -422,8 +422,7 @@ void tunnel_worker_kill(struct worker *w)
 
 		s->draining = true;
 		while (!list_is_empty(&s->peers))
-			tpeer_die(list_entry(s->peers.next, struct tpeer, link), -ECANCELED,
-				  "shutdown");
+			tpeer_close(list_entry(s->peers.next, struct tpeer, link), "shutdown");
 	}
 }
 

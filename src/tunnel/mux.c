@@ -638,6 +638,12 @@ uint64_t mux_next_tick(const struct mux *m)
 	return ping < dead ? ping : dead;
 }
 
+void mux_goaway(struct mux *m, uint8_t reason)
+{
+	if (!m->broken)
+		ctrl_reason(m, MUX_GOAWAY, 0, reason);
+}
+
 void mux_kill(struct mux *m, uint8_t reason)
 {
 	/* Callbacks may free streams: restart the scan after each. */
@@ -771,6 +777,12 @@ static int control(struct mux *m, uint8_t type, uint32_t id, const uint8_t *p, s
 		return 0;
 	case MUX_PONG:
 		return n == 8 && id == 0 ? 0 : -EPROTO;
+	case MUX_GOAWAY:
+		if (n != 1 || id != 0)
+			return -EPROTO;
+		if (m->ops->on_goaway)
+			m->ops->on_goaway(m->user, p[0]);
+		return 0;
 	default:
 		break;
 	}
@@ -840,7 +852,7 @@ static int control(struct mux *m, uint8_t type, uint32_t id, const uint8_t *p, s
 
 static bool type_is_known(uint8_t t)
 {
-	return t >= MUX_OPEN && t <= MUX_PONG;
+	return t >= MUX_OPEN && t <= MUX_GOAWAY;
 }
 
 /* Largest payload a control frame of this type may carry. */
@@ -856,6 +868,7 @@ static size_t ctrl_max(uint8_t t)
 		return 4;
 	case MUX_OPEN_FAIL:
 	case MUX_RST:
+	case MUX_GOAWAY:
 		return 1;
 	default:
 		return 0;

@@ -20,6 +20,9 @@
  *   7 RST        reason u8: the stream is aborted both ways
  *   8 PING       8 opaque bytes, stream id 0
  *   9 PONG       the 8 bytes of the PING it answers, stream id 0
+ *  10 GOAWAY     reason u8, stream id 0: the sender is closing the whole
+ *                session (shutdown); the receiver drops it at once instead
+ *                of waiting for the keepalive timeout
  *
  * Stream ids: the client opens odd ids, the server even ones (it never
  * opens any today), each side strictly increasing, never reused. A frame for
@@ -51,7 +54,7 @@
  * mux_free() frees everything without callbacks.
  *
  * Callbacks run from mux_input() (on_open, on_open_result, on_data,
- * on_reset), mux_pull() (on_sent) and mux_kill() (on_reset). They may call
+ * on_reset, on_goaway), mux_pull() (on_sent) and mux_kill() (on_reset). They may call
  * the mux_stream_*() functions, including mux_stream_free() on the stream
  * they are about, but not mux_input(), mux_pull(), mux_kill() or mux_free().
  */
@@ -79,6 +82,7 @@ enum mux_type {
 	MUX_RST,
 	MUX_PING,
 	MUX_PONG,
+	MUX_GOAWAY,
 };
 
 /* Why a stream failed to open or was reset. On the wire as one byte. */
@@ -153,6 +157,8 @@ struct mux_ops {
 	void (*on_sent)(void *user, struct mux_stream *s);
 	/* The stream was reset (by the peer, a flow violation or mux_kill()). */
 	void (*on_reset)(void *user, struct mux_stream *s, uint8_t reason);
+	/* The peer closes the session (GOAWAY). May be NULL. */
+	void (*on_goaway)(void *user, uint8_t reason);
 };
 
 struct mux_stats {
@@ -186,6 +192,8 @@ int mux_tick(struct mux *m, uint64_t now_ms);
 /* Absolute ms at which mux_tick() has something to do. */
 uint64_t mux_next_tick(const struct mux *m);
 
+/* Queue a GOAWAY (the session is closing): send it before tearing down. */
+void mux_goaway(struct mux *m, uint8_t reason);
 /* Reset every stream with reason (on_reset for each), e.g. the tunnel died. */
 void mux_kill(struct mux *m, uint8_t reason);
 size_t mux_nstreams(const struct mux *m);

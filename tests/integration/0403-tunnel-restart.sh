@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The tunnel server restarts: the client notices (ICMP port unreachable
-# while it is down, or the keepalive timeout when the new one drops the old
-# session's packets), logs the session down, and the next streams open a
-# fresh session with a new handshake and work.
+# The tunnel server restarts: the client notices (a crash: ICMP port
+# unreachable while it is down, or the keepalive timeout when the new one
+# drops the old session's packets; a clean stop: the server's GOAWAY), logs
+# the session down, and the next streams open a fresh session with a new
+# handshake and work. A client that stops says GOAWAY too: the server drops
+# the session at once.
 . "$(dirname "$0")/lib.sh"
 . "$HELPERS/tun_lib.sh"
 need python3
@@ -27,6 +29,7 @@ wait_log 3 "info tunnel 1 up: server" "$CLI_LOG"
 #    once it is back the next ones work.
 kill -TERM "$SRV_PID"
 sluice_wait_exit 10 || fail "server did not stop"
+wait_log 5 "info tunnel 1 down: server 127\.0\.0\.1:$TP .*\(server closed the tunnel\)" "$CLI_LOG"
 py client.py expect-close 127.0.0.1 "$EC" --send x --max 6 || fail "a stream while the server is down was not closed"
 tun_server -L "tunnel://127.0.0.1:$TP" --tunnel-key "$KEY"
 ok=0
@@ -40,4 +43,5 @@ done
 [ $ok = 1 ] || fail "no working stream after the server came back"
 pid_alive "$CLI_PID" || fail "client died"
 stop_pid "$CLI_PID" "$CLI_LOG"
+wait_log 5 "info tunnel [0-9]+ down: client 127\.0\.0\.1:[0-9]+ .*\(client closed the tunnel\)" "$SRV_LOG"
 stop_pid "$SRV_PID" "$SRV_LOG"

@@ -519,6 +519,47 @@ static void test_half_close_and_rst(void)
 	free(s);
 }
 
+static int goaways;
+static uint8_t goaway_reason;
+
+static void on_goaway(void *u, uint8_t reason)
+{
+	goaways++;
+	goaway_reason = reason;
+}
+
+static void test_goaway(void)
+{
+	static const struct mux_ops gops = { .on_goaway = on_goaway };
+	struct side *c = calloc(1, sizeof(*c));
+	struct mux_params p;
+	struct mux *srv;
+	uint8_t buf[64];
+	size_t n;
+	uint8_t bad[] = { MUX_GOAWAY, 0, 0, 0, 1, 0, 1, 0 };
+
+	mux_params_default(&p, false);
+	srv = mux_new(&p, &gops, NULL, 0);
+	side_init(c, true);
+	mux_goaway(c->m, MUX_R_CANCEL);
+	n = mux_pull(c->m, buf, sizeof(buf));
+	CHECK_EQ_INT(n, MUX_HDR_LEN + 1);
+	for (size_t cut = 0; cut <= n; cut++) {
+		struct mux *x = mux_new(&p, &gops, NULL, 0);
+
+		goaways = 0;
+		CHECK_EQ_INT(mux_input(x, buf, cut, 0), 0);
+		CHECK_EQ_INT(mux_input(x, buf + cut, n - cut, 0), 0);
+		CHECK_EQ_INT(goaways, 1);
+		CHECK_EQ_INT(goaway_reason, MUX_R_CANCEL);
+		mux_free(x);
+	}
+	CHECK_EQ_INT(mux_input(srv, bad, sizeof(bad), 0), -EPROTO);	/* on a stream id */
+	mux_free(srv);
+	mux_free(c->m);
+	free(c);
+}
+
 static void test_keepalive(void)
 {
 	struct side *c = calloc(1, sizeof(*c));
@@ -551,5 +592,6 @@ int main(void)
 	RUN(test_fairness);
 	RUN(test_half_close_and_rst);
 	RUN(test_keepalive);
+	RUN(test_goaway);
 	return unit_done();
 }
