@@ -97,7 +97,8 @@ struct arq {
 	/* RTT (RFC 6298 in KCP's integer form) */
 	uint32_t srtt, rttvar, rto, min_rto;
 	bool have_rtt;
-	uint32_t min_rtt;
+	uint32_t min_rtt, last_rtt;
+	uint32_t inflated_cnt;	/* start-up: consecutive RTT samples well above min */
 	uint64_t min_rtt_ts;
 
 	/* delivery rate model */
@@ -126,8 +127,8 @@ struct arq {
 	uint32_t last_adv;	/* window we last advertised */
 	bool tell;		/* send WINS */
 
-	struct arq_ack *acks;
-	uint32_t nacks, acks_cap;
+	struct arq_ack *acks, *prev_acks;	/* pending; last batch sent */
+	uint32_t nacks, nprev, acks_cap;
 
 	/* zero-window probing */
 	uint64_t probe_ts;
@@ -218,8 +219,9 @@ struct arq *arq_new(const struct arq_params *p, uint64_t now_ms, arq_output_fn o
 	a->segs = calloc(a->seg_cap, sizeof(*a->segs));
 	a->rslots = calloc(a->rcap, sizeof(*a->rslots));
 	a->acks = calloc(a->acks_cap, sizeof(*a->acks));
+	a->prev_acks = calloc(a->acks_cap, sizeof(*a->prev_acks));
 	a->pkt = malloc(a->p.mtu);
-	if (!a->segs || !a->rslots || !a->acks || !a->pkt)
+	if (!a->segs || !a->rslots || !a->acks || !a->prev_acks || !a->pkt)
 		goto out_free;
 
 	a->rto = ARQ_RTO_DEF;
@@ -252,6 +254,7 @@ void arq_free(struct arq *a)
 	free(a->rslots);
 	free(a->segs);
 	free(a->acks);
+	free(a->prev_acks);
 	free(a->pkt);
 	free(a->sbuf);
 	free(a);
@@ -359,12 +362,29 @@ static uint8_t *pkt_seg(struct arq *a, uint8_t cmd, uint32_t ts, uint32_t sn, ui
 	return h + ARQ_HDR_LEN;
 }
 
+/*
+ * Acks go out once, and while the receive side has a hole, the previous
+ * batch's acks beyond the hole go once more: a lost ack packet would
+ * otherwise make the sender resend every segment it acked (una does not
+ * cover them until the hole fills). Costs ~2 % more ack bytes on lossy paths.
+ */
 static void flush_acks(struct arq *a)
 {
+	struct arq_ack *t;
 	uint32_t i;
 
+	if (!a->nacks)
+		return;
 	for (i = 0; i < a->nacks; i++)
 		pkt_seg(a, ARQ_CMD_ACK, a->acks[i].ts, a->acks[i].sn, 0);
+	for (i = 0; i < a->nprev; i++)
+		if (sndiff(a->prev_acks[i].sn, a->rcv_nxt) > 0)
+			pkt_seg(a, ARQ_CMD_ACK, a->prev_acks[i].ts, a->prev_acks[i].sn, 0)[-ARQ_HDR_LEN + 5] =
+				ARQ_FRG_REPEAT;
+	t = a->prev_acks;
+	a->prev_acks = a->acks;
+	a->acks = t;
+	a->nprev = a->nacks;
 	a->nacks = 0;
 }
 
@@ -372,7 +392,7 @@ static void flush_acks(struct arq *a)
 
 static void rtt_sample(struct arq *a, uint32_t rtt)
 {
-	uint32_t delta, var4;
+	uint32_t delta, var4, floor;
 
 	if (!a->have_rtt) {
 		a->srtt = rtt;
@@ -389,6 +409,16 @@ static void rtt_sample(struct arq *a, uint32_t rtt)
 	if (var4 < a->p.interval_ms)
 		var4 = a->p.interval_ms;
 	a->rto = a->srtt + var4;
+	/*
+	 * RTT-inflation guard (not in KCP): a queue can grow faster than
+	 * rttvar follows -- in start-up it may double the RTT per round, in
+	 * PROBE_BW the 1.25 gain adds a quarter -- and a spurious RTO resends
+	 * a whole flight. Fast retransmit does the real loss detection.
+	 */
+	floor = (a->mode == ARQ_STARTUP ? 2 * a->srtt : a->srtt + a->srtt / 4) + a->p.interval_ms;
+	if (a->rto < floor)
+		a->rto = floor;
+	a->last_rtt = rtt;
 	if (a->rto < a->min_rto)
 		a->rto = a->min_rto;
 	if (a->rto > ARQ_RTO_MAX)
@@ -458,12 +488,23 @@ static void bw_update(struct arq *a, const struct arq_seg *s, uint32_t acked_seg
 	}
 	a->first_sent_ts = s->xmit_ts;
 
-	/* Start-up ends when three rounds in a row grew the rate by less than 25 %. */
-	if (a->mode == ARQ_STARTUP && a->round_start && !s->app_limited) {
-		if (a->btl_bw >= a->full_bw * 5 / 4) {
+	/*
+	 * Start-up ends when three rounds in a row grew the rate by less than
+	 * 25 %, or when 16 RTT samples in a row were a quarter above the
+	 * minimum (a queue is building: we are past the bottleneck; random
+	 * loss does not do that, and jitter spikes do not last).
+	 */
+	if (a->mode == ARQ_STARTUP) {
+		uint32_t inflated = a->min_rtt + (a->min_rtt / 4 > a->p.interval_ms ?
+						  a->min_rtt / 4 : a->p.interval_ms);
+
+		a->inflated_cnt = a->last_rtt > inflated ? a->inflated_cnt + 1 : 0;
+	}
+	if (a->mode == ARQ_STARTUP && (a->inflated_cnt >= 16 || (a->round_start && !s->app_limited))) {
+		if (a->inflated_cnt < 16 && a->btl_bw >= a->full_bw * 5 / 4) {
 			a->full_bw = a->btl_bw;
 			a->full_bw_cnt = 0;
-		} else if (++a->full_bw_cnt >= 3) {
+		} else if (a->inflated_cnt >= 16 || ++a->full_bw_cnt >= 3) {
 			a->mode = ARQ_DRAIN;
 			a->pacing_gain = ARQ_GAIN_DRAIN;
 		}
@@ -671,7 +712,8 @@ static int validate(const struct arq *a, const uint8_t *pkt, size_t len)
 		sn = get32(h + 12);
 		una = get32(h + 16);
 		dlen = get32(h + 20);
-		if (h[5] != 0 || dlen > len - off - ARQ_HDR_LEN)
+		if ((h[5] != 0 && !(cmd == ARQ_CMD_ACK && h[5] == ARQ_FRG_REPEAT)) ||
+		    dlen > len - off - ARQ_HDR_LEN)
 			return -EPROTO;
 		if (sndiff(una, a->snd_nxt) > 0 || sn_absurd(una, a->snd_una))
 			return -EPROTO;
@@ -741,7 +783,7 @@ static void fastack_update(struct arq *a, struct ack_x *xs, uint32_t n)
 }
 
 struct ack_batch {
-	struct ack_x xs[ARQ_MTU_MAX / ARQ_HDR_LEN + 1];	/* what this packet acked */
+	struct ack_x xs[1024];	/* what this packet acked (first 1024) */
 	uint32_t nx, acked;
 	struct arq_seg *newest;		/* most recently transmitted of them */
 	uint64_t newest_x;
@@ -801,7 +843,8 @@ int arq_input(struct arq *a, const uint8_t *pkt, size_t len, uint64_t now_ms)
 
 			if (latest && (uint32_t)a->now - ts < ARQ_RTO_MAX)
 				rtt_sample(a, (uint32_t)a->now - ts);
-			if (latest && s->xseq < a->max_acked_xseq) {
+			/* a repeated ack arrives late by design: not reordering */
+			if (latest && h[5] != ARQ_FRG_REPEAT && s->xseq < a->max_acked_xseq) {
 				a->reo_seen = true;	/* acked out of transmission order */
 				a->reo_round = a->round_count;
 			}

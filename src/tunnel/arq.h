@@ -19,7 +19,7 @@
  *   off size field
  *   0   4    conv  conversation id; a packet with another conv is rejected
  *   4   1    cmd   81 PUSH (data), 82 ACK, 83 WASK (window probe), 84 WINS (window tell)
- *   5   1    frg   always 0 (stream mode; the byte stream has no message bounds)
+ *   5   1    frg   0 (stream mode: no message bounds); an ACK sent again (see below) has 1
  *   6   2    wnd   receive window free, in segments, of the sender of this segment
  *   8   4    ts    PUSH: send time (ms, mod 2^32); ACK: ts of the PUSH it acks (RTT echo)
  *   12  4    sn    PUSH: sequence number; ACK: the sn acked; else 0
@@ -27,9 +27,13 @@
  *   20  4    len   bytes of data following (PUSH: 1..65535, else 0)
  *   24  len  data
  *
+ * While the receiver has a hole, each ACK is sent twice (in consecutive ack
+ * packets, the repeat with frg 1), so one lost ack packet does not make the
+ * sender resend segments that arrived.
+ *
  * arq_input() validates the whole packet before it changes any state and
  * rejects (-EPROTO): a truncated header, len past the end, an unknown cmd,
- * frg != 0, data on a non-PUSH or an empty PUSH, a PUSH sn further than
+ * frg other than 0 (or 1 on an ACK), data on a non-PUSH or an empty PUSH, a PUSH sn further than
  * ARQ_SN_HORIZON ahead of what was delivered, an ACK for an sn never sent,
  * an una beyond what was sent. docs/internals/tunnel-arq.md has the details.
  *
@@ -51,6 +55,7 @@
 #define ARQ_CMD_ACK	82
 #define ARQ_CMD_WASK	83
 #define ARQ_CMD_WINS	84
+#define ARQ_FRG_REPEAT	1	/* frg of an ACK sent a second time */
 #define ARQ_MTU_MIN	64
 #define ARQ_MTU_MAX	65535
 #define ARQ_WND_LIMIT	32768	/* largest window either side may use (segments) */

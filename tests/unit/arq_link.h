@@ -27,7 +27,7 @@ struct link_dir {
 	uint32_t delay_ms, jitter_ms;
 	uint64_t rate_bpms;		/* bytes per ms, 0 = unlimited */
 	uint64_t qlimit;		/* bytes queued at the rate cap before tail drop */
-	uint64_t busy_us;		/* the rate-capped wire is busy until */
+	uint64_t busy_ns;		/* the rate-capped wire is busy until */
 	/* return true to drop this packet (scripted scenarios) */
 	bool (*drop)(void *ctx, int dir, const uint8_t *pkt, size_t len, uint64_t now);
 	void *drop_ctx;
@@ -43,6 +43,7 @@ struct link {
 	struct link_pkt *heap;
 	size_t n, cap;
 	int in_rc_bad;		/* arq_input failures (should stay 0) */
+	uint32_t tick_gran;	/* engine timers fire only at multiples of this (coarse timers) */
 };
 
 struct link_out {
@@ -122,7 +123,7 @@ static inline void link_output(void *user, const uint8_t *pkt, size_t len)
 	struct link_out *o = user;
 	struct link *l = o->l;
 	struct link_dir *d = &l->d[o->dir];
-	uint64_t at, now_us = l->now * 1000, jit;
+	uint64_t at, now_ns = l->now * 1000000, jit;
 	int copies = 1, i;
 
 	d->sent++;
@@ -135,13 +136,13 @@ static inline void link_output(void *user, const uint8_t *pkt, size_t len)
 		return;
 	}
 	if (d->rate_bpms) {
-		if (d->busy_us < now_us)
-			d->busy_us = now_us;
-		if ((d->busy_us - now_us) * d->rate_bpms / 1000 > d->qlimit) {
+		if (d->busy_ns < now_ns)
+			d->busy_ns = now_ns;
+		if ((d->busy_ns - now_ns) / 1000 * d->rate_bpms / 1000 > d->qlimit) {
 			d->qdrops++;
 			return;
 		}
-		d->busy_us += len * 1000 / d->rate_bpms;
+		d->busy_ns += len * 1000000 / d->rate_bpms;
 	}
 	if (d->dup_pm && link_rand(l) % 1000 < d->dup_pm) {
 		copies = 2;
@@ -149,7 +150,7 @@ static inline void link_output(void *user, const uint8_t *pkt, size_t len)
 	}
 	for (i = 0; i < copies; i++) {
 		jit = d->jitter_ms ? link_rand(l) % (d->jitter_ms + 1) : 0;
-		at = (d->rate_bpms ? (d->busy_us + 999) / 1000 : l->now) + d->delay_ms + jit;
+		at = (d->rate_bpms ? (d->busy_ns + 999999) / 1000000 : l->now) + d->delay_ms + jit;
 		link_enqueue(l, o->dir, pkt, len, at);
 	}
 }
@@ -175,6 +176,8 @@ static inline uint64_t link_next(struct link *l)
 
 	if (t1 < t)
 		t = t1;
+	if (l->tick_gran > 1 && t > l->now)
+		t = (t + l->tick_gran - 1) / l->tick_gran * l->tick_gran;
 	if (l->n && l->heap[0].at < t)
 		t = l->heap[0].at;
 	return t;
@@ -219,15 +222,14 @@ struct xfer {
 
 static inline void xfer_gen(uint64_t *st, uint8_t *p, size_t n)
 {
-	size_t i;
+	size_t i, k;
 
-	for (i = 0; i < n; i++) {
-		if ((i & 7) == 0) {
-			*st ^= *st << 13;
-			*st ^= *st >> 7;
-			*st ^= *st << 17;
-		}
-		p[i] = (uint8_t)(*st >> ((i & 7) * 8));
+	for (i = 0; i < n; i += 8) {
+		*st ^= *st << 13;
+		*st ^= *st >> 7;
+		*st ^= *st << 17;
+		k = n - i < 8 ? n - i : 8;
+		memcpy(p + i, st, k);	/* one PRNG step per 8 bytes */
 	}
 }
 
