@@ -121,6 +121,7 @@ static unsigned int tx_build(struct tep *ep, unsigned int from)
 			struct cmsghdr *cm;
 			uint16_t s16 = (uint16_t)seg;
 
+			memset(ep->txc[nm], 0, sizeof(ep->txc[nm]));
 			h->msg_control = ep->txc[nm];
 			h->msg_controllen = sizeof(ep->txc[nm]);
 			cm = CMSG_FIRSTHDR(h);
