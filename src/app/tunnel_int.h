@@ -41,6 +41,8 @@ struct tep {
 	unsigned int ntouched;
 	struct tpeer *touched[TEP_TOUCH_MAX]; /* peers with input in this batch */
 	uint8_t pt[TCHAN_MAX_PACKET];	/* an opened payload */
+	bool scratch_busy;		/* a peer is using scratch */
+	uint8_t scratch[65536];		/* arq <-> mux bytes, shared by this endpoint's peers */
 	/* Send queue: one slot per datagram; runs to one address go out as GSO. */
 	struct iovec txv[TEP_TX_SLOTS];
 	union sockaddr_any txa[TEP_TX_SLOTS];
@@ -85,7 +87,6 @@ struct tpeer {
 	bool kicked;			/* output asked for while busy */
 	bool goaway;			/* the other end said GOAWAY */
 	const char *why;		/* close reason for the log */
-	uint8_t io_buf[65536];		/* arq <-> mux scratch */
 };
 
 enum tstream_state {

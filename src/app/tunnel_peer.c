@@ -61,6 +61,7 @@ void tep_init(struct tep *ep, struct worker *w)
 	ep->ntx = 0;
 	ep->ntouched = 0;
 	ep->in_rx = false;
+	ep->scratch_busy = false;
 }
 
 int tep_open(struct tep *ep, int fd)
@@ -471,10 +472,16 @@ void tpeer_service(struct tpeer *p)
 		return;
 	}
 	if (p->arq) {
-		p->busy = true;
-		while (!err && (n = arq_recv(p->arq, p->io_buf, sizeof(p->io_buf))) > 0)
-			err = mux_input(p->mux, p->io_buf, n, now_of(p));
-		p->busy = false;
+		struct tep *ep = p->ep;
+
+		if (ep->scratch_busy) {		/* another peer's turn: come back soon */
+			timer_arm(&p->w->loop.timers, &p->timer, now_of(p));
+			return;
+		}
+		p->busy = ep->scratch_busy = true;
+		while (!err && (n = arq_recv(p->arq, ep->scratch, sizeof(ep->scratch))) > 0)
+			err = mux_input(p->mux, ep->scratch, n, now_of(p));
+		p->busy = ep->scratch_busy = false;
 		if (err) {
 			tpeer_die(p, -EPROTO, "protocol error");
 			return;
@@ -537,21 +544,27 @@ static void peer_output(struct tpeer *p)
 		return;
 	}
 	if (p->state == TPEER_UP) {
-		p->busy = true;
+		struct tep *ep = p->ep;
+
+		if (ep->scratch_busy) {
+			timer_arm(&p->w->loop.timers, &p->timer, now);
+			return;
+		}
+		p->busy = ep->scratch_busy = true;
 		do {
 			p->kicked = false;
 			while (mux_has_output(p->mux)) {
 				size_t room = arq_send_room(p->arq), n;
 
-				if (room > sizeof(p->io_buf))
-					room = sizeof(p->io_buf);
-				n = mux_pull(p->mux, p->io_buf, room);
+				if (room > sizeof(ep->scratch))
+					room = sizeof(ep->scratch);
+				n = mux_pull(p->mux, ep->scratch, room);
 				if (n == 0)
 					break;
-				(void)arq_send(p->arq, p->io_buf, n);
+				(void)arq_send(p->arq, ep->scratch, n);
 			}
 		} while (p->kicked);
-		p->busy = false;
+		p->busy = ep->scratch_busy = false;
 		arq_flush(p->arq, now);
 	}
 	if (p->ep)
@@ -602,7 +615,7 @@ static void on_peer_timer(struct timer *t)
 		tpeer_die(p, -ETIMEDOUT, "keepalive timeout");
 		return;
 	}
-	peer_output(p);
+	tpeer_service(p);	/* also what a deferred turn left in the arq */
 }
 
 void tpeer_die(struct tpeer *p, int err, const char *why)

@@ -57,6 +57,7 @@ struct sstream {
 	struct target t;		/* host points into host */
 	char host[HOST_MAX + 1];
 	union sockaddr_any client;	/* the tunnel peer at open time, for the log */
+	struct timer idle;		/* --idle-timeout while relaying */
 	uint64_t id, tunnel_id, start_ms;
 	const char *why;
 	bool released;
@@ -242,6 +243,7 @@ static void ss_maybe_free(struct sstream *ss)
 
 	if (!ss->released || dial_is_busy(&ss->dial))
 		return;
+	loop_timer_cancel(&w->loop, &ss->idle);
 	tstream_fini(&ss->ts);
 	free(ss);
 	worker_session_gone(w);
@@ -287,6 +289,7 @@ static void ss_done(void *arg, int err)
 {
 	struct sstream *ss = arg;
 
+	loop_timer_cancel(&ss->srv->w->loop, &ss->idle);
 	if (ss->dial.cb && dial_is_busy(&ss->dial))
 		dial_cancel(&ss->dial);
 	ss_log_close(ss, err);
@@ -303,6 +306,8 @@ static void ss_released(void *arg, int err)
 	ss->released = true;
 	ss_maybe_free(ss);
 }
+
+static void ss_on_idle(struct timer *t);
 
 static void ss_on_dialed(struct dial *d, int err)
 {
@@ -342,6 +347,25 @@ static void ss_on_dialed(struct dial *d, int err)
 	}
 	mux_accept(ss->ts.ms);
 	tstream_relay(&ss->ts, &ss->up, NULL, 0, NULL, 0, NULL, ss_done, ss_released, ss);
+	if (w->cfg->idle_timeout_ms && ss->ts.state == TS_RELAYING)
+		loop_timer_arm(&w->loop, &ss->idle, w->cfg->idle_timeout_ms);
+}
+
+static void ss_on_idle(struct timer *t)
+{
+	struct sstream *ss = container_of(t, struct sstream, idle);
+	struct worker *w = ss->srv->w;
+	uint64_t idle = w->cfg->idle_timeout_ms;
+	uint64_t quiet = loop_now(&w->loop) - tstream_last_active(&ss->ts);
+
+	if (ss->ts.state != TS_RELAYING)
+		return;
+	if (quiet < idle) {
+		loop_timer_arm(&w->loop, &ss->idle, idle - quiet);
+		return;
+	}
+	ss->why = "idle timeout";
+	tstream_finish(&ss->ts, -ETIMEDOUT);
 }
 
 void tsrv_on_open(struct tpeer *p, struct mux_stream *ms, const struct mux_dest *d)
@@ -375,6 +399,7 @@ void tsrv_on_open(struct tpeer *p, struct mux_stream *ms, const struct mux_dest 
 	ss->client = p->addr;
 	io_init(&ss->up);
 	ss->up.loop = &w->loop;
+	timer_init(&ss->idle, ss_on_idle);
 	w->nsessions++;
 	if (wl->cfg->target_host[0]) {
 		ss->t = wl->target;		/* the listener's fixed target */
