@@ -590,6 +590,53 @@ static void test_rekey_loss(void)
 	pair_close(&p);
 }
 
+/* Packets under the old keys are accepted for TCHAN_OLD_KEYS_MS after the switch, then not. */
+static void test_old_keys_grace(void)
+{
+	uint8_t c_old[2][TCHAN_MAX_PACKET], s_old[2][TCHAN_MAX_PACKET], out[TCHAN_MAX_PAYLOAD];
+	size_t c_len[2], s_len[2], plen;
+	struct tchan *ch;
+	struct pair p;
+	uint64_t t_switch;
+
+	pair_open(&p, 16);
+	tchan_set_rekey_interval(p.cli, 5000);	/* keys expire at 15 s */
+	pair_handshake(&p);
+	for (int i = 0; i < 2; i++) {
+		tchan_send(p.cli, (const uint8_t *)"old", 3, p.now);
+		wire_take(p.c2s, 0, c_old[i], &c_len[i]);
+		tchan_send(p.sch, (const uint8_t *)"old", 3, p.now);
+		wire_take(p.s2c, 0, s_old[i], &s_len[i]);
+	}
+	p.now += 5000;
+	tchan_tick(p.cli, p.now);
+	to_server(&p);		/* REKEY1 */
+	to_client(&p);		/* REKEY2: the client switches */
+	to_server(&p);		/* its confirmation: the server switches */
+	t_switch = p.now;
+	tchan_send(p.sch, (const uint8_t *)"new", 3, p.now);
+	CHECK_EQ_INT(to_client(&p), 1);	/* the client sees the server moved */
+
+	p.now = t_switch + TCHAN_OLD_KEYS_MS / 2;
+	tchan_tick(p.cli, p.now);
+	tchan_tick(p.sch, p.now);
+	CHECK_EQ_INT(tchan_server_input(p.srv, c_old[0], c_len[0], p.now, &ch, out, sizeof(out),
+					&plen), TCHAN_DATA);
+	CHECK_EQ_INT(tchan_input(p.cli, s_old[0], s_len[0], p.now, out, sizeof(out), &plen), 1);
+
+	p.now = t_switch + TCHAN_OLD_KEYS_MS + 1;
+	tchan_tick(p.cli, p.now);
+	tchan_tick(p.sch, p.now);
+	CHECK_EQ_INT(tchan_server_input(p.srv, c_old[1], c_len[1], p.now, &ch, out, sizeof(out),
+					&plen), TCHAN_NONE);
+	CHECK(tchan_input(p.cli, s_old[1], s_len[1], p.now, out, sizeof(out), &plen) < 0);
+	/* The new keys carry on. */
+	p.c2s->n = p.s2c->n = 0;
+	tchan_send(p.cli, (const uint8_t *)"x", 1, p.now);
+	CHECK_EQ_INT(to_server(&p), 1);
+	pair_close(&p);
+}
+
 static void test_wrong_psk(void)
 {
 	uint8_t other[32], out[TCHAN_MAX_PAYLOAD];
@@ -1007,6 +1054,7 @@ int main(void)
 	RUN(test_replay_and_window);
 	RUN(test_rekey_continuity);
 	RUN(test_rekey_loss);
+	RUN(test_old_keys_grace);
 	RUN(test_wrong_psk);
 	RUN(test_msg1_replay);
 	RUN(test_msg1_timestamp);
