@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "tunnel/chan.h"
+#include "tunnel/crypto.h"
 #include "unit.h"
 
 /* ---- deterministic RNG: BLAKE2b(seed || counter) blocks ---- */
@@ -450,6 +451,37 @@ static void test_replay_and_window(void)
 	tchan_get_stats(p.cli, &cst);
 	CHECK(cst.replayed_pkts >= 998 + total - 1000);
 	pair_close(&p);
+}
+
+/* The window itself: a table of (counter, expected) fed in order. */
+static void test_replay_window_table(void)
+{
+	static const struct {
+		uint64_t ctr;
+		int rc;
+	} steps[] = {
+		{ 0, 0 }, { 0, -EALREADY }, { 1, 0 }, { 5, 0 }, { 3, 0 }, { 3, -EALREADY },
+		{ 4032, 0 }, { 0, -EALREADY }, { 1, -EALREADY }, { 2, 0 },	/* 4032 - 2: inside */
+		{ 4033, 0 }, { 0, -ESTALE }, { 1, -EALREADY }, { 2, -EALREADY }, { 6, 0 },
+		{ 100000, 0 },			/* a jump past the whole ring clears it */
+		{ 4033, -ESTALE }, { 100000 - 4032, 0 }, { 100000 - 4033, -ESTALE },
+		{ 99999, 0 }, { 99999, -EALREADY }, { 100000, -EALREADY },
+		{ 100064, 0 }, { 100064 - 4032, 0 }, { 100064 - 4033, -ESTALE }, { 100000, -EALREADY },
+		{ 1ULL << 40, 0 }, { (1ULL << 40) - 1, 0 }, { (1ULL << 40) - 4032, 0 },
+		{ (1ULL << 40) - 4033, -ESTALE },
+	};
+	struct tc_replay r;
+
+	tc_replay_init(&r);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		int rc = tc_replay_check(&r, steps[i].ctr);
+
+		if (rc != steps[i].rc)
+			fprintf(stderr, "step %zu: counter %llu\n", i, (unsigned long long)steps[i].ctr);
+		CHECK_EQ_INT(rc, steps[i].rc);
+		if (rc == 0)
+			tc_replay_update(&r, steps[i].ctr);
+	}
 }
 
 /*
@@ -1052,6 +1084,7 @@ int main(void)
 	RUN(test_data_both_ways);
 	RUN(test_tamper);
 	RUN(test_replay_and_window);
+	RUN(test_replay_window_table);
 	RUN(test_rekey_continuity);
 	RUN(test_rekey_loss);
 	RUN(test_old_keys_grace);
