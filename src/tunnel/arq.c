@@ -80,7 +80,8 @@ struct arq {
 
 	/* segments in flight: sn in [snd_una, snd_nxt), ring of seg_cap */
 	struct arq_seg *segs;
-	uint32_t seg_cap;
+	uint32_t seg_cap;	/* grows by doubling up to seg_cap_max */
+	uint32_t seg_cap_max;
 	uint32_t snd_una, snd_nxt;
 	uint32_t sacked;	/* segments in flight already selectively acked */
 	struct arq_seg *head, *tail;	/* unacked, transmission order */
@@ -105,6 +106,7 @@ struct arq {
 	uint64_t delivered, delivered_ts, first_sent_ts;
 	uint64_t app_limited_until;	/* delivered mark, 0 = not app-limited */
 	uint64_t bw_slot[ARQ_BW_ROUNDS];	/* bytes/s max per round */
+	uint64_t bw_round[ARQ_BW_ROUNDS];	/* the round each slot is for */
 	uint64_t btl_bw;
 	uint64_t round_count, next_round_delivered;
 	bool round_start;
@@ -175,8 +177,8 @@ void arq_params_default(struct arq_params *p)
 	p->nodelay = true;
 	p->fast_resend = 2;
 	p->dead_link = 20;
-	p->max_wnd = 4096;
-	p->sndbuf = 8u << 20;
+	p->max_wnd = 8192;
+	p->sndbuf = 16u << 20;
 	p->pacing = true;
 }
 
@@ -193,7 +195,7 @@ struct arq *arq_new(const struct arq_params *p, uint64_t now_ms, arq_output_fn o
 		return NULL;
 	a->p = *p;
 	if (!a->p.max_wnd)
-		a->p.max_wnd = 4096;
+		a->p.max_wnd = 8192;
 	if (!a->p.interval_ms)
 		a->p.interval_ms = 10;
 	if (a->p.interval_ms > 5000)
@@ -206,7 +208,8 @@ struct arq *arq_new(const struct arq_params *p, uint64_t now_ms, arq_output_fn o
 	a->now = now_ms;
 
 	cap = a->p.snd_wnd ? a->p.snd_wnd : a->p.max_wnd;
-	a->seg_cap = pow2_at_least(cap < 16 ? 16 : cap);
+	a->seg_cap_max = pow2_at_least(cap < 16 ? 16 : cap);
+	a->seg_cap = a->seg_cap_max < 256 ? a->seg_cap_max : 256;
 	cap = a->p.rcv_wnd ? a->p.rcv_wnd : a->p.max_wnd;
 	a->rcap = pow2_at_least(cap < 16 ? 16 : cap);
 	/*
@@ -465,7 +468,6 @@ static void bw_update(struct arq *a, const struct arq_seg *s, uint32_t acked_seg
 		a->next_round_delivered = a->delivered;
 		a->round_count++;
 		a->round_start = true;
-		a->bw_slot[a->round_count % ARQ_BW_ROUNDS] = 0;
 	}
 	if (a->app_limited_until && a->delivered > a->app_limited_until)
 		a->app_limited_until = 0;
@@ -475,16 +477,27 @@ static void bw_update(struct arq *a, const struct arq_seg *s, uint32_t acked_seg
 	iv = send_el > ack_el ? send_el : ack_el;
 	if (iv > 0) {
 		rate = (a->delivered - s->del_at_send) * 1000 / iv;
+		/*
+		 * Max filter over the last ARQ_BW_ROUNDS rounds. Old rounds
+		 * expire only when a sample is taken, and app-limited samples
+		 * count only when they raise the estimate: a quiet spell (an
+		 * interactive session) keeps the estimate, so the next bulk
+		 * transfer starts at full rate instead of probing up again.
+		 */
 		if (!s->app_limited || rate > a->btl_bw) {
-			uint64_t *slot = &a->bw_slot[a->round_count % ARQ_BW_ROUNDS];
+			uint32_t k = (uint32_t)(a->round_count % ARQ_BW_ROUNDS);
 
-			if (rate > *slot)
-				*slot = rate;
+			if (a->bw_round[k] != a->round_count) {
+				a->bw_round[k] = a->round_count;
+				a->bw_slot[k] = 0;
+			}
+			if (rate > a->bw_slot[k])
+				a->bw_slot[k] = rate;
+			for (i = 0; i < ARQ_BW_ROUNDS; i++)
+				if (a->round_count - a->bw_round[i] < ARQ_BW_ROUNDS && a->bw_slot[i] > best)
+					best = a->bw_slot[i];
+			a->btl_bw = best;
 		}
-		for (i = 0; i < ARQ_BW_ROUNDS; i++)
-			if (a->bw_slot[i] > best)
-				best = a->bw_slot[i];
-		a->btl_bw = best;
 	}
 	a->first_sent_ts = s->xmit_ts;
 
@@ -957,8 +970,8 @@ static bool window_open(const struct arq *a)
 	uint32_t lim = a->p.snd_wnd ? a->p.snd_wnd : a->p.max_wnd;
 	uint32_t pipe = a->snd_nxt - a->snd_una - a->sacked;
 
-	if (lim > a->seg_cap)
-		lim = a->seg_cap;
+	if (lim > a->seg_cap_max)
+		lim = a->seg_cap_max;
 	if (a->snd_nxt - a->snd_una >= lim)
 		return false;
 	if (sndiff(a->rmt_limit, a->snd_nxt) <= 0)
@@ -1029,12 +1042,47 @@ static void send_retransmits(struct arq *a)
 	a->rto_scan_ts = min_ts;
 }
 
+/*
+ * Double the in-flight ring (it starts small so a quiet tunnel holds little).
+ * Segments move to their new slots; list links are translated by sn.
+ */
+static int segs_grow(struct arq *a)
+{
+	uint32_t ncap = a->seg_cap * 2, sn;
+	struct arq_seg *ns, *s;
+
+	if (ncap > a->seg_cap_max)
+		return -ENOBUFS;
+	ns = calloc(ncap, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	for (sn = a->snd_una; sn != a->snd_nxt; sn++)
+		ns[sn & (ncap - 1)] = a->segs[sn & (a->seg_cap - 1)];
+	for (sn = a->snd_una; sn != a->snd_nxt; sn++) {
+		s = &ns[sn & (ncap - 1)];
+		if (s->prev)
+			s->prev = &ns[s->prev->sn & (ncap - 1)];
+		if (s->next)
+			s->next = &ns[s->next->sn & (ncap - 1)];
+	}
+	if (a->head)
+		a->head = &ns[a->head->sn & (ncap - 1)];
+	if (a->tail)
+		a->tail = &ns[a->tail->sn & (ncap - 1)];
+	free(a->segs);
+	a->segs = ns;
+	a->seg_cap = ncap;
+	return 0;
+}
+
 static void send_new(struct arq *a)
 {
 	struct arq_seg *s;
 	uint64_t left;
 
 	while (a->snd_off_next < a->snd_off_end && window_open(a) && pacing_allows(a)) {
+		if (a->snd_nxt - a->snd_una >= a->seg_cap && segs_grow(a) < 0)
+			break;
 		left = a->snd_off_end - a->snd_off_next;
 		s = seg_of(a, a->snd_nxt);
 		memset(s, 0, sizeof(*s));
@@ -1073,12 +1121,33 @@ static void send_probe(struct arq *a)
 	}
 }
 
+/* Give memory back once everything is acked, so an idle tunnel holds little. */
+static void trim_idle(struct arq *a)
+{
+	struct arq_seg *ns;
+
+	if (a->snd_una != a->snd_nxt)
+		return;
+	if (a->seg_cap > 256 && (ns = calloc(256, sizeof(*ns))) != NULL) {
+		free(a->segs);
+		a->segs = ns;
+		a->seg_cap = 256;
+		a->head = a->tail = NULL;	/* nothing in flight: the list is empty */
+	}
+	if (!arq_unacked(a) && a->scap > 65536) {
+		free(a->sbuf);
+		a->sbuf = NULL;
+		a->scap = 0;
+	}
+}
+
 void arq_flush(struct arq *a, uint64_t now_ms)
 {
 	if (now_ms > a->now)
 		a->now = now_ms;
 	if (a->dead)
 		return;		/* the application tears down; send nothing more */
+	trim_idle(a);
 	flush_acks(a);
 	if (a->tell) {
 		pkt_seg(a, ARQ_CMD_WINS, (uint32_t)a->now, 0, 0);

@@ -71,16 +71,17 @@ struct arq_params {
 	bool no_cwnd;		/* disable congestion window */
 	uint32_t dead_link;	/* retransmissions of one segment before the link is dead, default 20 */
 	/* Additions to the agreed contract (defaults from arq_params_default): */
-	uint32_t max_wnd;	/* cap for adaptive windows (segments), default 4096, <= ARQ_WND_LIMIT */
-	uint32_t sndbuf;	/* send-side byte cap (queued + unacked), default 8 MiB */
+	uint32_t max_wnd;	/* cap for adaptive windows (segments), default 8192, <= ARQ_WND_LIMIT */
+	uint32_t sndbuf;	/* send-side byte cap (queued + unacked), default 16 MiB */
 	bool pacing;		/* pace new data at gain x delivery rate, default true */
 	uint32_t min_rto_ms;	/* 0 = 30 with nodelay, else 100 */
 };
 
 /*
  * Defaults: mtu 1400, snd_wnd/rcv_wnd 0 (adaptive), interval 10, nodelay
- * true, fast_resend 2, no_cwnd false, dead_link 20, max_wnd 4096, sndbuf
- * 8 MiB, pacing true. conv 0 (set it).
+ * true, fast_resend 2, no_cwnd false, dead_link 20, max_wnd 8192, sndbuf
+ * 16 MiB, pacing true. conv 0 (set it). The windows are caps: the send ring,
+ * the in-flight ring and held receive segments grow only as traffic needs.
  *
  * With no_cwnd false the engine keeps a congestion window that starts at 32
  * segments and follows 2 x the measured BDP (delivery-rate max filter x min

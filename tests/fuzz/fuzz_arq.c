@@ -70,6 +70,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.dead_link = 5 + (size ? data[0] >> 4 : 0);
 	p.sndbuf = 64 * 1024;
 	p.max_wnd = 64;
+	if (size && (data[0] & 8)) {
+		/* small segments, big window: the in-flight ring grows past 256 */
+		p.mtu = 100;
+		p.snd_wnd = p.rcv_wnd = 0;
+		p.max_wnd = 1024;
+	}
 	mss = p.mtu - ARQ_HDR_LEN;
 	e[0] = arq_new(&p, 0, out, &qs[0]);
 	e[1] = arq_new(&p, 0, out, &qs[1]);

@@ -451,7 +451,7 @@ static void test_wire_format(void)
 	CHECK(h[0] == 0x44 && h[1] == 0x33 && h[2] == 0x22 && h[3] == 0x11);	/* conv LE */
 	CHECK_EQ_INT(h[4], ARQ_CMD_PUSH);
 	CHECK_EQ_INT(h[5], 0);
-	CHECK_EQ_INT(h[6] | h[7] << 8, 4096);				/* wnd */
+	CHECK_EQ_INT(h[6] | h[7] << 8, p.max_wnd);			/* wnd */
 	CHECK_EQ_INT(h[8] | h[9] << 8, 1000);				/* ts */
 	CHECK_EQ_INT(h[12] | h[13] << 8 | h[14] << 16, 0);		/* sn */
 	CHECK_EQ_INT(h[16] | h[17] << 8, 0);				/* una */
