@@ -86,6 +86,14 @@ def backend_data(data):
     """The backend section's cells, keyed like the main rows'."""
     return {("iperf" if m.startswith("iperf") else "connrate", m): c
             for (s, m), c in data.items() if s == "backend"}
+TUNNEL_PEERS = ["sluice-tunnel", "kcptun-fast3", "kcptun-fast"]
+TUNNEL_ROWS = []
+for _name, _desc in (("raw", "raw loopback"), ("clean", "lossy 0%/0ms"),
+                     ("loss1", "1% loss, 40ms RTT"), ("loss5", "5% loss, 100ms RTT")):
+    TUNNEL_ROWS.append(("{} Gbit/s".format(_desc), "tunnel", _name + "_gbps", "{:.3f}",
+                        False, False))
+    TUNNEL_ROWS.append(("{} CPU s/GB".format(_desc), "tunnel", _name + "_cpu_s_per_gb",
+                        "{:.2f}", False, True))
 
 
 def load(path):
@@ -243,6 +251,12 @@ def main():
         out.append("sluice --io-backend epoll vs uring (same run)")
         out += table(backend_data(data), BACKEND_ROWS, BACKEND_PEERS,
                      [("uring/epoll", "sluice-uring", "sluice-epoll")], meta)
+    if any(sec == "tunnel" for sec, _ in data):
+        out.append("tunnel: iperf3 through sluice -F tunnel:// -> -L tunnel:// vs kcptun "
+                   "(aes, --nocomp), via tools/lossy; CPU = both tunnel processes")
+        out += table(data, TUNNEL_ROWS, TUNNEL_PEERS,
+                     [("sluice/fast3", "sluice-tunnel", "kcptun-fast3"),
+                      ("sluice/fast", "sluice-tunnel", "kcptun-fast")], meta)
         out.append("")
 
     out.append("rounds")
@@ -251,6 +265,8 @@ def main():
         out += [section + " " + line if not line.startswith(" ") else line
                 for line in rounds(data, rows, peers, meta)]
     out += rounds(data, UDP_ROWS, UDP_PEERS, meta)
+    if any(sec == "tunnel" for sec, _ in data):
+        out += rounds(data, TUNNEL_ROWS, TUNNEL_PEERS, meta)
     if any(sec == "relay" for sec, _ in data):
         relay = {("iperf", m): c for (s, m), c in data.items() if s == "relay"}
         out += ["relay " + line if not line.startswith(" ") else line

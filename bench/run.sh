@@ -24,6 +24,13 @@
 #   socks5tput  tools/sockspipe, 1 and 4 streams from "echod -m source" to the
 #             client: Gbit/s and proxy CPU s/GB, direct, sluice tcp://,
 #             sluice socks5://, microsocks, dante
+#   tunnel    iperf3 -t 5 through an encrypted UDP tunnel (tcp:// -> tunnel
+#             client -> tools/lossy -> tunnel server -> iperf3 -s): sluice
+#             -F tunnel:// / -L tunnel:// vs kcptun (crypt aes, --nocomp,
+#             --mode fast3 and its default fast) on links clean (lossy with
+#             0 % / 0 ms), 1 % loss + 40 ms RTT, 5 % loss + 100 ms RTT, plus
+#             raw loopback without lossy; Gbit/s and CPU s/GB of both tunnel
+#             processes together
 #   httpconnect  as socks5, with "CONNECT ip:port HTTP/1.1" and the response
 #             head read to its end: sluice -L http://, tinyproxy, direct
 #   udp       tools/udpflood: 64 B and 1,400 B datagrams, 1 and 16 flows, closed
@@ -51,7 +58,7 @@ TPUT_T=3    # socks5tput
 RSS_N=8000
 UDP_T=3     # udp
 UDP_RATE=20000
-ALL_SECTIONS=iperf,connrate,rss,relay,backend,socks5,socks5tput,httpconnect,udp
+ALL_SECTIONS=iperf,connrate,rss,relay,backend,socks5,socks5tput,httpconnect,udp,tunnel
 ONLY=$ALL_SECTIONS
 SLUICE=$ROOT/build/sluice
 QUICK=0
@@ -110,6 +117,9 @@ if want socks5 || want socks5tput; then
 fi
 if want httpconnect; then
 	command -v tinyproxy >/dev/null || peer_pkgs+=(tinyproxy)
+fi
+if want tunnel; then
+	command -v kcptun-client >/dev/null || peer_pkgs+=(kcptun)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ] && [ "$(id -u)" -ne 0 ]; then
 	echo "bench/run.sh: missing packages. Run:" >&2
@@ -788,6 +798,118 @@ udp_one() { # PEER SIZE FLOWS ROUND [RATE]
 	log "$line"
 }
 
+# ---------------------------------------------------------------- tunnel
+# Links as NAME:LOSS%:ONE-WAY-DELAY-MS; "raw" skips tools/lossy.
+TUN_LINKS=(raw:-:- clean:0:0 loss1:1:20 loss5:5:50)
+TUN_PEERS=(sluice-tunnel)
+command -v kcptun-client >/dev/null && command -v kcptun-server >/dev/null &&
+	TUN_PEERS+=(kcptun-fast3 kcptun-fast)
+
+alloc_udp_port() { # VAR: a port free for UDP (and TCP) on 127.0.0.1
+	local _up
+	for ((;;)); do
+		alloc_port _up
+		[ -z "$(ss -Huan "( sport = :$_up )" 2>/dev/null)" ] && break
+	done
+	printf -v "$1" '%s' "$_up"
+}
+
+wait_udp() { # PORT PID: until a UDP socket is bound to PORT (5 s at most)
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ -n "$(ss -Huan "( sport = :$1 )" 2>/dev/null)" ] && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+TUN_KEY=$TMP/tunnel.key
+KCP_KEY=$(head -c 24 /dev/urandom | base64)
+
+# tunnel_one LINK PEER ROUND
+tunnel_one() {
+	local link=$1 peer=$2 round=$3 name loss delay sport tport lport cport
+	local spid tpid cpid lpid="" remote c0 c1 out res mode i
+	IFS=: read -r name loss delay <<<"$link"
+	alloc_port sport
+	alloc_udp_port tport
+	alloc_port cport
+	iperf3 -s -1 -B 127.0.0.1 -p "$sport" >"$TMP/iperf3-s.log" 2>&1 &
+	spid=$!
+	PIDS+=("$spid")
+	wait_listen "$sport" "$spid" || { log "error: iperf3 -s did not start"; kill_tree "$spid"; return 1; }
+	remote=$tport
+	if [ "$name" != raw ]; then
+		alloc_udp_port lport
+		"$ROOT/build/tools/lossy" -l "127.0.0.1:$lport" -t "127.0.0.1:$tport" \
+			--loss "$loss" --delay "$delay" --seed "$round" --queue 4096 >"$TMP/lossy.log" 2>&1 &
+		lpid=$!
+		PIDS+=("$lpid")
+		remote=$lport
+	fi
+	mode=${peer#kcptun-}
+	case "$peer" in
+	sluice-tunnel)
+		"$SLUICE" -L "tunnel://127.0.0.1:$tport" --tunnel-key "$TUN_KEY" --workers 2 \
+			--log-level warn >"$TMP/tun-s.log" 2>&1 &
+		tpid=$!
+		PIDS+=("$tpid")
+		"$SLUICE" -L "tcp://127.0.0.1:$cport/127.0.0.1:$sport" -F "tunnel://127.0.0.1:$remote" \
+			--tunnel-key "$TUN_KEY" --workers 2 --log-level warn >"$TMP/tun-c.log" 2>&1 &
+		cpid=$!
+		;;
+	kcptun-*)
+		kcptun-server -l "127.0.0.1:$tport" -t "127.0.0.1:$sport" --key "$KCP_KEY" --crypt aes \
+			--mode "$mode" --nocomp --quiet >"$TMP/tun-s.log" 2>&1 &
+		tpid=$!
+		PIDS+=("$tpid")
+		kcptun-client -l "127.0.0.1:$cport" -r "127.0.0.1:$remote" --key "$KCP_KEY" --crypt aes \
+			--mode "$mode" --nocomp --quiet >"$TMP/tun-c.log" 2>&1 &
+		cpid=$!
+		;;
+	esac
+	PIDS+=("$cpid")
+	if ! wait_udp "$tport" "$tpid" || ! wait_listen "$cport" "$cpid" ||
+		{ [ -n "$lpid" ] && ! wait_udp "$lport" "$lpid"; }; then
+		log "error: $peer did not start: $(tail -n 3 "$TMP/tun-s.log" "$TMP/tun-c.log")"
+		kill_tree "$cpid"; kill_tree "$tpid"; [ -n "$lpid" ] && kill_tree "$lpid"; kill_tree "$spid"
+		return 1
+	fi
+	out=$TMP/iperf3-c.json
+	c0=$(($(cpu_ticks "$cpid") + $(cpu_ticks "$tpid")))
+	timeout $((IPERF_T + 40)) iperf3 -c 127.0.0.1 -p "$cport" -t "$IPERF_T" -J \
+		>"$out" 2>"$TMP/iperf3-c.err"
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$spid" 2>/dev/null || break
+		sleep 0.05
+	done
+	c1=$(($(cpu_ticks "$cpid") + $(cpu_ticks "$tpid")))
+	kill_tree "$cpid"; kill_tree "$tpid"; [ -n "$lpid" ] && kill_tree "$lpid"; kill_tree "$spid"
+	res=$(python3 - "$out" <<-'EOF'
+		import json, sys
+		try:
+		    d = json.load(open(sys.argv[1]))
+		except Exception as e:
+		    print("ERR bad JSON: %s" % e); sys.exit()
+		if d.get("error"):
+		    print("ERR " + d["error"]); sys.exit()
+		r = d["end"]["sum_received"]
+		print("%.6f %d" % (r["bits_per_second"] / 1e9, r["bytes"]))
+	EOF
+	)
+	if [[ "$res" == ERR* || -z "$res" ]]; then
+		log "  $peer $name round $round: iperf3 failed: ${res#ERR } $(head -c 200 "$TMP/iperf3-c.err")"
+		return 1
+	fi
+	local gbps=${res% *} bytes=${res#* } cs spg
+	cs=$(cpu_delta_s "$c0" "$c1")
+	spg=$(awk -v c="$cs" -v b="$bytes" 'BEGIN { printf "%.4f", (b > 0 ? c / (b / 1e9) : 0) }')
+	record tunnel "${name}_gbps" "$peer" "$round" "$gbps"
+	record tunnel "${name}_cpu_s_per_gb" "$peer" "$round" "$spg"
+	log "  $(printf '%-14s %-6s %7.3f Gbit/s  tunnel CPU %.2f s = %.3f s/GB' "$peer" "$name" "$gbps" "$cs" "$spg")"
+}
+
 # ---------------------------------------------------------------- run
 T_START=$SECONDS
 log "sluice bench: rounds=$ROUNDS iperf3 -t $IPERF_T, connrate ${CONN_T}s x $CONN_C, idle conns $RSS_N; sections: $ONLY"
@@ -874,6 +996,21 @@ if want backend; then
 		done
 	else
 		log "[backend] skipped: no $SLUICE_SRC"
+	fi
+fi
+if want tunnel; then
+	if [ "$HAVE_SLUICE" = 1 ] && [ -x "$ROOT/build/tools/lossy" ]; then
+		(umask 077 && "$SLUICE" genkey >"$TUN_KEY") || die "sluice genkey failed"
+		for ((r = 1; r <= ROUNDS; r++)); do
+			round_start "[tunnel] round $r/$ROUNDS (iperf3 -t $IPERF_T; ${TUN_PEERS[*]})"
+			for l in "${TUN_LINKS[@]}"; do
+				for p in "${TUN_PEERS[@]}"; do
+					measure tunnel_one "$l" "$p" "$r"
+				done
+			done
+		done
+	else
+		log "[tunnel] skipped: no $SLUICE_SRC or build/tools/lossy (make unit builds it)"
 	fi
 fi
 ELAPSED=$((SECONDS - T_START))

@@ -24,6 +24,8 @@ const char *scheme_name(enum listen_scheme s)
 		return "proxy";
 	case SCHEME_UDP:
 		return "udp";
+	case SCHEME_TUNNEL:
+		return "tunnel";
 	}
 	return "?";
 }
@@ -45,6 +47,7 @@ void config_defaults(struct config *c)
 	c->dns_cache_size = 1024;
 	c->udp_timeout_ms = 60000;
 	c->udp_max_sessions = 16384;
+	tunnel_opts_default(&c->tunnel);
 }
 
 void config_fini(struct config *c)
@@ -93,6 +96,10 @@ void cli_usage(FILE *out)
 "                            (Basic auth with --auth-file).\n"
 "                            proxy://BIND_HOST:PORT\n"
 "                            SOCKS5, SOCKS4/4a and HTTP on one port.\n"
+"                            tunnel://BIND_HOST:PORT[/TARGET_HOST:PORT]\n"
+"                            an encrypted reliable-UDP tunnel server (needs\n"
+"                            --tunnel-key): dials what each stream asks for,\n"
+"                            or always TARGET when given.\n"
 "                            IPv6 literals in brackets ([::1]:80); an empty or\n"
 "                            [::] bind host listens on all addresses (IPv4 and\n"
 "                            IPv6). The target may be a host name: it is\n"
@@ -104,6 +111,9 @@ void cli_usage(FILE *out)
 "                            the proxy), socks4a://[USER@]HOST:PORT or\n"
 "                            http://[USER:PASS@]HOST:PORT (CONNECT). Repeat to\n"
 "                            chain; the last hop dials the destination.\n"
+"                            tunnel://HOST:PORT (with --tunnel-key) carries every\n"
+"                            connection through a sluice tunnel:// server over\n"
+"                            UDP; it must be the only -F."
 "\n"
 "Options:\n"
 "  -w, --workers N           worker threads (default: number of CPUs)\n"
@@ -149,6 +159,16 @@ void cli_usage(FILE *out)
 "      --udp-advertise ADDR  BND.ADDR sent to SOCKS5 UDP ASSOCIATE clients\n"
 "                            (behind NAT); default: the address the client\n"
 "                            reached us on\n"
+"\n"
+"Tunnel (tunnel:// listeners and -F tunnel://):\n"
+"      --tunnel-key FILE     the shared key (32 random bytes, base64; make one\n"
+"                            with: sluice genkey > FILE; keep it mode 600)\n"
+"      --tunnel-mtu N        largest tunnel packet payload, 576..1400 (1400)\n"
+"      --tunnel-window SIZE  largest per-stream flow-control window; it grows\n"
+"                            from 256k while the reader keeps up (default 16m)\n"
+"      --tunnel-keepalive T  ping when the tunnel was quiet this long (10s)\n"
+"      --tunnel-timeout T    the other end is dead after this long without\n"
+"                            a packet (default 30s)\n"
 "  -h, --help                show this help\n"
 "  -V, --version             show the version\n"
 "\n"
@@ -159,6 +179,8 @@ void cli_usage(FILE *out)
 "  sluice -L tcp://[::]:8080/127.0.0.1:80\n"
 "  sluice -L tcp://127.0.0.1:2222/db.internal:5432 -L tcp://127.0.0.1:2223/[::1]:22\n"
 "  sluice -L udp://[::]:5353/127.0.0.1:53 --udp-timeout 120\n"
+"  sluice -L tunnel://[::]:4000 --tunnel-key tunnel.key\n"
+"  sluice -L socks5://127.0.0.1:1080 -F tunnel://server:4000 --tunnel-key tunnel.key\n"
 "\n"
 "Signals: SIGINT/SIGTERM stop gracefully (twice: at once), SIGHUP reopens the\n"
 "log file. Exit status: 0 after a clean stop, 1 on a runtime failure, 2 on bad\n"
@@ -250,14 +272,18 @@ int listen_url_parse(const char *url, struct listener_cfg *l, char *err, size_t 
 		l->scheme = SCHEME_PROXY;
 	} else if (slen == 3 && strncmp(url, "udp", 3) == 0) {
 		l->scheme = SCHEME_UDP;
+	} else if (slen == 6 && strncmp(url, "tunnel", 6) == 0) {
+		l->scheme = SCHEME_TUNNEL;
 	} else {
 		seterr(err, errlen, "-L '%s': unknown scheme '%.*s' (expected tcp, udp, socks5, "
-		       "socks4, http or proxy)", url,
+		       "socks4, http, proxy or tunnel)", url,
 		       (int)(slen > 32 ? 32 : slen), url);
 		return -1;
 	}
 	rest = sep + 3;
 	slash = strchr(rest, '/');
+	if (l->scheme == SCHEME_TUNNEL && slash && slash[1] != '\0')
+		goto with_target;	/* a tunnel server with a forced target */
 	if (l->scheme != SCHEME_TCP && l->scheme != SCHEME_UDP) { /* a proxy: clients say where to go */
 		size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
 
@@ -278,6 +304,7 @@ int listen_url_parse(const char *url, struct listener_cfg *l, char *err, size_t 
 		       url, (int)slen, url);
 		return -1;
 	}
+with_target:
 	if (addr_split(rest, (size_t)(slash - rest), l->bind_host, &l->bind_port, &why) < 0) {
 		seterr(err, errlen, "-L '%s': listen address '%.*s': %s", url,
 		       (int)(slash - rest), rest, why);
@@ -322,6 +349,11 @@ enum {
 	OPT_UDP_TIMEOUT,
 	OPT_UDP_MAX_SESSIONS,
 	OPT_UDP_ADVERTISE,
+	OPT_TUNNEL_KEY,
+	OPT_TUNNEL_MTU,
+	OPT_TUNNEL_WINDOW,
+	OPT_TUNNEL_KEEPALIVE,
+	OPT_TUNNEL_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -349,6 +381,11 @@ static const struct option long_opts[] = {
 	{ "udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT },
 	{ "udp-max-sessions", required_argument, NULL, OPT_UDP_MAX_SESSIONS },
 	{ "udp-advertise", required_argument, NULL, OPT_UDP_ADVERTISE },
+	{ "tunnel-key", required_argument, NULL, OPT_TUNNEL_KEY },
+	{ "tunnel-mtu", required_argument, NULL, OPT_TUNNEL_MTU },
+	{ "tunnel-window", required_argument, NULL, OPT_TUNNEL_WINDOW },
+	{ "tunnel-keepalive", required_argument, NULL, OPT_TUNNEL_KEEPALIVE },
+	{ "tunnel-timeout", required_argument, NULL, OPT_TUNNEL_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -485,6 +522,36 @@ static int udp_opt_parse(struct config *c, int opt, const char *arg, char *err, 
 	}
 }
 
+/* -F tunnel:// stands alone; anything tunnel needs --tunnel-key. */
+static int tunnel_check(const struct config *c, char *err, size_t errlen)
+{
+	const char *needs = NULL;
+
+	for (size_t i = 0; i < c->nhops; i++) {
+		if (c->hops[i].kind != HOP_TUNNEL)
+			continue;
+		if (c->nhops > 1) {
+			seterr(err, errlen, "-F '%s': a tunnel must be the only -F hop (it carries "
+			       "streams over UDP, which a proxy hop cannot relay)", c->hops[i].url);
+			return -1;
+		}
+		needs = c->hops[i].url;
+	}
+	for (size_t i = 0; i < c->nlisteners && !needs; i++)
+		if (c->listeners[i].scheme == SCHEME_TUNNEL)
+			needs = c->listeners[i].url;
+	if (needs && !c->tunnel_key_file) {
+		seterr(err, errlen, "'%s' needs --tunnel-key FILE (make one with: sluice genkey > FILE)",
+		       needs);
+		return -1;
+	}
+	if (c->tunnel.keepalive_ms >= c->tunnel.timeout_ms) {
+		seterr(err, errlen, "--tunnel-keepalive must be shorter than --tunnel-timeout");
+		return -1;
+	}
+	return 0;
+}
+
 enum cli_action cli_parse(int argc, char **argv, struct config *c,
 			  char *err, size_t errlen)
 {
@@ -619,6 +686,42 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 			c->dns_cache_size = (size_t)v;
 			break;
 		}
+		case OPT_TUNNEL_KEY:
+			c->tunnel_key_file = optarg;
+			break;
+		case OPT_TUNNEL_MTU: {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 576 || v > 1400) {
+				seterr(err, errlen, "--tunnel-mtu '%s': expected a number from 576 to 1400", optarg);
+				return CLI_ERROR;
+			}
+			c->tunnel.mtu = (uint32_t)v;
+			break;
+		}
+		case OPT_TUNNEL_WINDOW: {
+			size_t v;
+
+			if (size_parse(optarg, &v) < 0 || v < 16384 || v > 64 * 1024 * 1024) {
+				seterr(err, errlen, "--tunnel-window '%s': expected a size from 16k to 64m", optarg);
+				return CLI_ERROR;
+			}
+			c->tunnel.window = (uint32_t)v;
+			break;
+		}
+		case OPT_TUNNEL_KEEPALIVE:
+			if (parse_duration_opt("tunnel-keepalive", optarg, &c->tunnel.keepalive_ms,
+					       false, err, errlen) < 0)
+				return CLI_ERROR;
+			break;
+		case OPT_TUNNEL_TIMEOUT:
+			if (parse_duration_opt("tunnel-timeout", optarg, &c->tunnel.timeout_ms,
+					       false, err, errlen) < 0)
+				return CLI_ERROR;
+			break;
 		case OPT_UDP_TIMEOUT:
 		case OPT_UDP_MAX_SESSIONS:
 		case OPT_UDP_ADVERTISE:
@@ -651,6 +754,9 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 		return CLI_ERROR;
 	for (size_t i = 0; i < c->nlisteners; i++)
 		c->listeners[i].need_auth = c->auth_file && c->listeners[i].scheme != SCHEME_TCP &&
-					    c->listeners[i].scheme != SCHEME_UDP;
+					    c->listeners[i].scheme != SCHEME_UDP &&
+					    c->listeners[i].scheme != SCHEME_TUNNEL;
+	if (tunnel_check(c, err, errlen) < 0)
+		return CLI_ERROR;
 	return CLI_RUN;
 }

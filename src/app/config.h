@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/addr.h"
+#include "app/tunnel.h"
 #include "egress/chain.h"
 #include "relay/relay.h"
 
@@ -20,6 +21,7 @@ enum listen_scheme {
 	SCHEME_HTTP,		/* http://BIND: HTTP proxy (CONNECT and absolute-form) */
 	SCHEME_PROXY,		/* proxy://BIND: all three, detected per connection */
 	SCHEME_UDP,		/* udp://BIND/TARGET: forward datagrams (src/app/udp_fwd.c) */
+	SCHEME_TUNNEL,		/* tunnel://BIND[/TARGET]: encrypted reliable-UDP tunnel server */
 };
 
 /* "tcp", "socks5", ... */
@@ -73,6 +75,8 @@ struct config {
 	uint32_t udp_timeout_ms;	/* udp:// sessions expire idle this long */
 	uint32_t udp_max_sessions;	/* udp:// sessions per listener (all workers) */
 	union sockaddr_any udp_advertise; /* BND.ADDR for UDP ASSOCIATE, or family 0 */
+	const char *tunnel_key_file;	/* borrowed from argv: --tunnel-key */
+	struct tunnel_opts tunnel;	/* key (loaded by main) and tunables */
 };
 
 void config_defaults(struct config *c);

@@ -20,9 +20,11 @@
 #include "app/cli.h"
 #include "app/config.h"
 #include "app/genkey.h"
+#include "app/keyfile.h"
 #include "app/log.h"
 #include "app/passwd.h"
 #include "app/pidfile.h"
+#include "app/tunnel.h"
 #include "app/worker.h"
 #include "core/clock.h"
 #include "core/sock.h"
@@ -92,6 +94,19 @@ static int *open_listeners(struct config *cfg, unsigned int nworkers)
 
 		resolve_bind(l);
 		addr_format(&l->bind, a, sizeof(a));
+		for (unsigned int k = 0; k < nworkers; k++)
+			fds[i * nworkers + k] = -1;
+		if (l->scheme == SCHEME_TUNNEL) {
+			/* One UDP socket, on one worker: see app/tunnel_srv.c. */
+			int fd = tunnel_listen_udp(&l->bind);
+
+			if (fd < 0) {
+				err = fd;
+				goto fail;
+			}
+			fds[i * nworkers + i % nworkers] = fd;
+			continue;
+		}
 		err = l->scheme == SCHEME_UDP ? sock_probe_bind_udp(&l->bind) : sock_probe_bind(&l->bind);
 		for (unsigned int k = 0; !err && k < nworkers; k++) {
 			int fd = l->scheme == SCHEME_UDP ? sock_bind_udp(&l->bind, true) :
@@ -102,6 +117,7 @@ static int *open_listeners(struct config *cfg, unsigned int nworkers)
 			else
 				fds[i * nworkers + k] = fd;
 		}
+fail:
 		if (err) {
 			/* Tidy up first: nothing may leak, even on the way out. */
 			for (size_t j = 0; j < cfg->nlisteners * nworkers; j++)
@@ -123,8 +139,9 @@ static void check_open_proxies(struct config *cfg)
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		struct listener_cfg *l = &cfg->listeners[i];
 
-		if (l->scheme == SCHEME_TCP || l->scheme == SCHEME_UDP || l->need_auth ||
-		    cfg->allow_open)
+		/* A tunnel authenticates its peers with the key. */
+		if (l->scheme == SCHEME_TCP || l->scheme == SCHEME_UDP || l->scheme == SCHEME_TUNNEL ||
+		    l->need_auth || cfg->allow_open)
 			continue;
 		resolve_bind(l);
 		if (!addr_is_loopback(&l->bind))
@@ -251,6 +268,16 @@ int main(int argc, char **argv)
 		die_usage("cannot initialise the resolver library");
 	if (sodium_init() < 0)
 		die_usage("cannot initialise libsodium");
+	if (cfg.tunnel_key_file) {
+		bool loose;
+
+		if (keyfile_load(cfg.tunnel_key_file, cfg.tunnel.key, &loose, err, sizeof(err)) < 0)
+			die_usage("--tunnel-key '%s': %s", cfg.tunnel_key_file, err);
+		cfg.tunnel.has_key = true;
+		if (loose)
+			log_warn(&log, "--tunnel-key '%s' is readable by group or others; "
+				 "chmod 600 it", cfg.tunnel_key_file);
+	}
 	if (cfg.auth_file) {
 		auth_path = absolute(cfg.auth_file);	/* reloads must work after --daemon */
 		auth = authsvc_new(auth_path ? auth_path : cfg.auth_file, &log, err, sizeof(err));
@@ -311,7 +338,13 @@ int main(int argc, char **argv)
 		const struct listener_cfg *l = &cfg.listeners[i];
 
 		addr_format(&l->bind, a, sizeof(a));
-		if (l->scheme == SCHEME_TCP || l->scheme == SCHEME_UDP)
+		if (l->scheme == SCHEME_TUNNEL)
+			log_info(&log, "listening on tunnel://%s (udp)%s%s%s%s%.0u", a,
+				 l->target_host[0] ? " -> " : "",
+				 strchr(l->target_host, ':') ? "[" : "", l->target_host,
+				 strchr(l->target_host, ':') ? "]:" : l->target_host[0] ? ":" : "",
+				 l->target_port);
+		else if (l->scheme == SCHEME_TCP || l->scheme == SCHEME_UDP)
 			log_info(&log, "listening on %s://%s -> %s%s%s:%u", scheme_name(l->scheme), a,
 				 strchr(l->target_host, ':') ? "[" : "", l->target_host,
 				 strchr(l->target_host, ':') ? "]" : "", l->target_port);

@@ -9,6 +9,7 @@
 
 #include "app/udp.h"
 #include "app/http_fwd.h"
+#include "app/tunnel.h"
 #include "core/sock.h"
 #include "core/util.h"
 
@@ -73,8 +74,13 @@ static void maybe_free(struct session *s)
 	struct worker *w = s->w;
 
 	if (dial_is_busy(&s->dial) || relay_is_busy(&s->relay) || hs_busy(s->hs) ||
-	    (s->assoc && udp_assoc_is_busy(s->assoc)) || (s->fwd && http_fwd_is_busy(s->fwd)))
+	    (s->assoc && udp_assoc_is_busy(s->assoc)) || (s->fwd && http_fwd_is_busy(s->fwd)) ||
+	    (s->tun && tstream_is_busy(s->tun)))
 		return;
+	if (s->tun) {
+		tstream_free(s->tun);
+		s->tun = NULL;
+	}
 	hs_free(s);
 	udp_assoc_free(s->assoc);
 	s->assoc = NULL;
@@ -117,7 +123,9 @@ static void log_close(struct session *s, int err)
 			"dropped %llu (malformed, fragments, policy, strangers, no room)",
 			(unsigned long long)s->id, (unsigned long long)st->up_dgrams,
 			(unsigned long long)st->down_dgrams, (unsigned long long)st->dropped);
-	} else if (s->dial.peer.sa.sa_family)
+	} else if (s->tun)
+		snprintf(target, sizeof(target), "%s", tstream_target(s->tun));
+	else if (s->dial.peer.sa.sa_family)
 		addr_format(&s->dial.peer, target, sizeof(target));
 	else if (s->fwd && http_fwd_target(s->fwd, target, sizeof(target)))
 		;
@@ -164,6 +172,10 @@ static void close_early(struct session *s, int err, const char *why)
 	}
 	bind_cancel(s->bind);
 	s->bind = NULL;
+	if (s->tun) {			/* not relaying: nothing of it in flight */
+		tstream_free(s->tun);
+		s->tun = NULL;
+	}
 	log_close(s, err);
 	if (s->assoc)
 		udp_assoc_close(s->assoc);
@@ -235,18 +247,42 @@ static void on_relay_released(struct relay *r)
 	maybe_free(container_of(r, struct session, relay));
 }
 
+/* The -F tunnel:// relay ended (tunnel.h): as on_relay_done. */
+static void on_tun_done(void *arg, int err)
+{
+	struct session *s = arg;
+
+	s->state = SESSION_CLOSING;
+	loop_timer_cancel(s_loop(s), &s->timer);
+	s->relay.dir[0].bytes = tstream_bytes(s->tun, true);
+	s->relay.dir[1].bytes = tstream_bytes(s->tun, false);
+	if (!s->why && err)
+		s->why = tstream_why(s->tun);
+	log_close(s, err);
+	close_ios(s, err);
+}
+
+static void on_tun_released(void *arg, int err)
+{
+	maybe_free(arg);
+}
+
 static void on_idle_timer(struct timer *t)
 {
 	struct session *s = container_of(t, struct session, timer);
 	uint64_t idle = s->w->cfg->idle_timeout_ms;
-	uint64_t quiet = loop_now(s_loop(s)) - s->relay.last_active;
+	uint64_t last = s->tun ? tstream_last_active(s->tun) : s->relay.last_active;
+	uint64_t quiet = loop_now(s_loop(s)) - last;
 
 	if (quiet < idle) {	/* activity since armed: sleep the rest */
 		loop_timer_arm(s_loop(s), &s->timer, idle - quiet);
 		return;
 	}
 	s->why = "idle timeout";
-	relay_finish(&s->relay, -ETIMEDOUT);
+	if (s->tun)
+		tstream_finish(s->tun, -ETIMEDOUT);
+	else
+		relay_finish(&s->relay, -ETIMEDOUT);
 }
 
 static void on_deadline(struct timer *t)
@@ -270,11 +306,24 @@ static void start_relay(struct session *s)
 		fr.done = s->frame_done;
 	}
 	loop_timer_cancel(s_loop(s), &s->timer);
-	hs_free(s);
-	s->state = SESSION_RELAYING;
-	relay_start(&s->relay, &s->client, &s->upstream, w->relay_mode,
-		    on_relay_done, on_relay_released, fr.fn ? &fr : NULL);
-	s->relay.dir[0].bytes += early;
+	if (s->tun) {
+		/* Bytes the ingress has for upstream go into the stream first. */
+		struct handshake *hs = s->hs;
+
+		s->state = SESSION_RELAYING;
+		tstream_relay(s->tun, &s->client,
+			      hs && hs->ctx.up ? hs->ctx.up + hs->up_off : NULL,
+			      hs && hs->ctx.up ? hs->ctx.up_len - hs->up_off : 0,
+			      hs ? hs->buf + hs->fwd_off : NULL, hs ? hs->len - hs->fwd_off : 0,
+			      fr.fn || fr.done ? &fr : NULL, on_tun_done, on_tun_released, s);
+		hs_free(s);
+	} else {
+		hs_free(s);
+		s->state = SESSION_RELAYING;
+		relay_start(&s->relay, &s->client, &s->upstream, w->relay_mode,
+			    on_relay_done, on_relay_released, fr.fn ? &fr : NULL);
+		s->relay.dir[0].bytes += early;
+	}
 	if (w->cfg->idle_timeout_ms) {
 		s->timer.cb = on_idle_timer;
 		loop_timer_arm(s_loop(s), &s->timer, w->cfg->idle_timeout_ms);
@@ -515,6 +564,10 @@ static void act(struct session *s)
 			s->frame_done = end == 1;
 			hs->framed = true;
 		}
+		if (s->tun) {		/* the tunnel stream takes them (start_relay) */
+			start_relay(s);
+			return;
+		}
 		if (hs->up_off < hs->ctx.up_len) {
 			/* What the ingress wrote for upstream (a rewritten head) first. */
 			io_submit_op(&s->upstream, &hs->wr, IO_SEND, hs->ctx.up + hs->up_off,
@@ -604,7 +657,7 @@ static void egress_done(struct session *s, int err)
 	}
 	if (!err && s->is_bind)
 		bound = s->dial.peer;	/* BIND: the second reply names the peer */
-	else if (!err && s->hs->ctx.ops->wants_bound)
+	else if (!err && s->hs->ctx.ops->wants_bound && !s->tun)
 		sock_local_addr(s->upstream.fd, &bound);
 	s->state = SESSION_REPLYING;
 	s->timer.cb = on_deadline;
@@ -659,6 +712,35 @@ static void on_chained(void *arg, int err, size_t where)
 	egress_done(s, err);
 }
 
+static void on_tunneled(void *arg, int err)
+{
+	struct session *s = arg;
+	char peer[ADDR_STRLEN];
+	const char *why;
+
+	if (err) {
+		tstream_free(s->tun);	/* refused: nothing of it is in flight */
+		s->tun = NULL;
+		switch (err) {
+		case -ENOENT:
+			why = "no such name";
+			break;
+		case -EAGAIN:
+			why = "resolver failure";
+			break;
+		case -EACCES:
+			why = "destination not allowed by the tunnel server";
+			break;
+		default:
+			why = strerror(-err);
+			break;
+		}
+		log_warn(s->w->log, "conn %llu client %s: via %s: %s", (unsigned long long)s->id,
+			 addr_format(&s->peer, peer, sizeof(peer)), s->w->cfg->hops[0].url, why);
+	}
+	egress_done(s, err);
+}
+
 /* Dial t directly or through the -F chain. */
 static void start_egress(struct session *s, const struct target *t)
 {
@@ -666,6 +748,12 @@ static void start_egress(struct session *s, const struct target *t)
 	const struct config *cfg = w->cfg;
 
 	s->state = SESSION_DIALING;
+	if (cfg->nhops && cfg->hops[0].kind == HOP_TUNNEL) {
+		s->tun = tunnel_open(w, t, on_tunneled, s);
+		if (!s->tun)
+			close_early(s, -ENETUNREACH, "tunnel unavailable");
+		return;
+	}
 	if (cfg->nhops) {
 		s->chain = chain_start(s_loop(s), w->dns, &s->upstream, cfg->hops, cfg->nhops, t,
 				       cfg->connect_timeout_ms, cfg->he_delay_ms, on_chained, s);
@@ -819,7 +907,10 @@ void session_kill(struct session *s, const char *why)
 	}
 	if (s->state == SESSION_RELAYING) {
 		s->why = why;
-		relay_finish(&s->relay, -ECANCELED);
+		if (s->tun)
+			tstream_finish(s->tun, -ECANCELED);
+		else
+			relay_finish(&s->relay, -ECANCELED);
 		return;
 	}
 	close_early(s, -ECANCELED, why);

@@ -46,6 +46,7 @@ struct session {
 	struct chain *chain;		/* -F egress while negotiating, or NULL */
 	struct bind_wait *bind;		/* BIND waiting for its peer, or NULL */
 	struct udp_assoc *assoc;	/* owned: UDP ASSOCIATE relay, or NULL */
+	struct tstream *tun;		/* owned: -F tunnel:// stream, or NULL */
 	struct relay relay;
 	struct http_fwd *fwd;		/* owned: the HTTP forwarding loop, or NULL */
 	uint64_t frame_state[4];	/* the ingress's up_frame state, kept for the relay */

@@ -9,6 +9,7 @@
 
 #include "app/session.h"
 #include "app/udp.h"
+#include "app/tunnel.h"
 #include "core/util.h"
 
 /* Pause after an accept error that says we are out of something. */
@@ -214,11 +215,13 @@ static void on_event(struct io_req *req)
 		/* Idle keep-alive connections need not wait for the grace period. */
 		list_for_each_safe(pos, tmp, &w->sessions)
 			session_drain(list_entry(pos, struct session, link));
+		tunnel_worker_drain(w);
 	}
 	if (cmd >= WORKER_STOP && w->state < WORKER_STOP) {
 		struct list *pos, *tmp;
 
 		w->state = WORKER_STOP;
+		tunnel_worker_kill(w);
 		list_for_each_safe(pos, tmp, &w->sessions)
 			session_kill(list_entry(pos, struct session, link), "shutdown");
 	}
@@ -254,6 +257,7 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 	w->authsvc = authsvc;
 	pthread_mutex_init(&w->auth_mu, NULL);
 	list_init(&w->sessions);
+	list_init(&w->tun_srvs);
 	/*
 	 * auto = splice: measured on this kernel (bench/run.sh, relay section)
 	 * at 1.2-1.3x the throughput and 0.39x the CPU per GB of buffers. A
@@ -305,6 +309,24 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 		io_init(&wl->io);
 		timer_init(&wl->backoff, on_backoff);
 		wl->ingress = worker_ingress_for(lc->scheme);
+		if (lc->scheme == SCHEME_TUNNEL) {	/* UDP, on one worker only */
+			if (lc->target_host[0]) {
+				wl->target.port = lc->target_port;
+				if (lc->target_is_addr)
+					wl->target.addr = lc->target;
+				else
+					wl->target.host = lc->target_host;
+			}
+			if (listen_fds[i] >= 0) {
+				err = tunnel_srv_start(wl, listen_fds[i]);
+				if (err) {
+					close(listen_fds[i]);
+					goto out_listeners;
+				}
+			}
+			w->nlisteners = i + 1;
+			continue;
+		}
 		/*
 		 * SSRF guard: a proxy others can reach must not become their
 		 * way into our loopback or private networks.
@@ -327,6 +349,7 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 	return 0;
 
 out_listeners:
+	tunnel_worker_fini(w);
 	close_listeners(w);
 	loop_drain(&w->loop);
 	for (size_t i = 0; i < w->nlisteners; i++)
@@ -355,6 +378,8 @@ static void *worker_main(void *arg)
 	int err;
 
 	for (size_t i = 0; i < w->nlisteners; i++) {
+		if (w->listeners[i].cfg->scheme == SCHEME_TUNNEL)
+			continue;	/* app/tunnel_srv.c reads its socket */
 		if (w->listeners[i].udp)
 			udp_fwd_start(&w->listeners[i]);
 		else
@@ -368,6 +393,7 @@ static void *worker_main(void *arg)
 		log_error(w->log, "worker %u: event loop failed: %s", w->id, strerror(-err));
 	close_listeners(w);
 	io_close(&w->evio);
+	tunnel_worker_stop(w);
 	loop_drain(&w->loop);	/* cancelled requests reach their owners */
 
 	pthread_mutex_lock(&w->sup->mu);
@@ -432,6 +458,7 @@ void worker_fini(struct worker *w)
 	free(w->listeners);
 	w->listeners = NULL;
 	io_close(&w->evio);
+	tunnel_worker_fini(w);
 	dns_free(w->dns);
 	w->dns = NULL;
 	loop_fini(&w->loop);

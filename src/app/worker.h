@@ -82,6 +82,8 @@ struct worker {
 	struct timer housekeeping;	/* trims idle pools every second */
 	uint64_t bufs_gets, pipes_gets;	/* pool use seen at the last tick */
 	struct udp_batch *udp;		/* owned: datagram scratch, made on first use */
+	struct tclient *tun_client;	/* owned: -F tunnel:// session (app/tunnel_client.c) */
+	struct list tun_srvs;		/* owned: tunnel:// listeners on this worker */
 	struct io evio;			/* eventfd: main -> worker wake-ups */
 	struct io_req evreq;
 };

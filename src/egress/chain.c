@@ -65,8 +65,10 @@ int hop_parse(const char *url, struct hop *h, char *err, size_t errlen)
 		h->kind = HOP_SOCKS4A;
 	else if (slen == 4 && strncmp(url, "http", 4) == 0)
 		h->kind = HOP_HTTP;
+	else if (slen == 6 && strncmp(url, "tunnel", 6) == 0)
+		h->kind = HOP_TUNNEL;
 	else {
-		snprintf(err, errlen, "-F '%s': unknown scheme '%.*s' (expected socks5, socks4a or http)",
+		snprintf(err, errlen, "-F '%s': unknown scheme '%.*s' (expected socks5, socks4a, http or tunnel)",
 			 url, (int)(slen > 32 ? 32 : slen), url);
 		return -1;
 	}
@@ -92,6 +94,12 @@ int hop_parse(const char *url, struct hop *h, char *err, size_t errlen)
 	if (addr_split(auth, strlen(auth), h->host, &h->port, &why) < 0 || !h->host[0]) {
 		snprintf(err, errlen, "-F '%s': proxy address '%s': %s", url, auth,
 			 h->host[0] ? why : "empty host");
+		hop_fini(h);
+		return -1;
+	}
+	if (h->kind == HOP_TUNNEL && h->user) {
+		snprintf(err, errlen, "-F '%s': a tunnel takes no credentials (it uses --tunnel-key)",
+			 url);
 		hop_fini(h);
 		return -1;
 	}

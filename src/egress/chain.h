@@ -23,6 +23,7 @@ enum hop_kind {
 	HOP_SOCKS5 = 1,
 	HOP_SOCKS4A,
 	HOP_HTTP,
+	HOP_TUNNEL,		/* tunnel://HOST:PORT: handled by app/tunnel_client.c */
 };
 
 struct hop {

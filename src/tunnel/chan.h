@@ -112,7 +112,8 @@ int tchan_server_input(struct tchan_server *srv, const uint8_t *pkt, size_t len,
  * 1: payload (*plen bytes, maybe 0) in out; 0: authenticated, nothing for
  * the caller (msg2, rekey, confirmation: check tchan_is_ready after it);
  * -errno: dropped (-EBADMSG failed authentication / not ours, -EALREADY
- * replay, -ESTALE too old for the window, -ENOBUFS payload larger than cap).
+ * replay, -ESTALE too old for the window, -EKEYEXPIRED keys past their
+ * lifetime, -ENOBUFS payload larger than cap: the packet is consumed).
  */
 int tchan_input(struct tchan *ch, const uint8_t *pkt, size_t len, uint64_t now_ms,
 		uint8_t *out, size_t cap, size_t *plen);

@@ -156,6 +156,13 @@ port_listening() {
 		_in_ns grep -qsE "^ *[0-9]+: [0-9A-F]+:$hex 0+:0000 07 " /proc/net/udp /proc/net/udp6	# udp:// (bound)
 }
 
+# udp_bound PORT: some UDP socket is bound to PORT (tunnel:// listeners).
+udp_bound() {
+	local hex
+	printf -v hex '%04X' "$1"
+	_in_ns grep -qsE "^ *[0-9]+: [0-9A-F]+:$hex " /proc/net/udp /proc/net/udp6
+}
+
 _in_ns() {
 	if [ -n "$SLUICE_NETNS" ]; then
 		ip netns exec "$SLUICE_NETNS" "$@"
@@ -221,7 +228,10 @@ start_sluice() {
 			nl=$((nl + 1))
 			p=${a#*://}
 			p=${p%%/*}
-			ports+=("${p##*:}")
+			case $a in
+			tunnel://*) ports+=("udp:${p##*:}") ;;
+			*) ports+=("${p##*:}") ;;
+			esac
 			;;
 		--log-file) logfile=$a ;;
 		--log-level) level=$a ;;
@@ -261,7 +271,10 @@ start_sluice() {
 		fi
 		ok=1
 		for p in "${ports[@]}"; do
-			port_listening "$p" || ok=0
+			case $p in
+			udp:*) udp_bound "${p#udp:}" || ok=0 ;;
+			*) port_listening "$p" || ok=0 ;;
+			esac
 		done
 		if [ $ok = 1 ] && [ $daemon = 0 ] && { [ "$level" = info ] || [ "$level" = debug ]; }; then
 			[ "$(grep -c ' listening on ' "$logfile" 2>/dev/null)" -ge "$nl" ] || ok=0

@@ -284,6 +284,66 @@ static void test_udp_cli(void)
 	config_fini(&c);
 }
 
+/* tunnel:// listeners and -F tunnel:// (the key file itself is read by main). */
+static void test_tunnel_cli(void)
+{
+	struct config c;
+	char err[512];
+
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "tunnel://[::]:4000",
+			   "--tunnel-key", "k"), CLI_RUN);
+	CHECK_EQ_INT(c.listeners[0].scheme, SCHEME_TUNNEL);
+	CHECK_EQ_INT(c.listeners[0].bind_port, 4000);
+	CHECK_STR(c.listeners[0].target_host, "");
+	CHECK_STR(c.tunnel_key_file, "k");
+	CHECK(!c.listeners[0].need_auth);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "tunnel://:4000/127.0.0.1:22",
+			   "--tunnel-key", "k"), CLI_RUN);
+	CHECK_STR(c.listeners[0].target_host, "127.0.0.1");
+	CHECK_EQ_INT(c.listeners[0].target_port, 22);
+	CHECK(c.listeners[0].target_is_addr);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 3, "sluice", "-L", "tunnel://:4000"), CLI_ERROR);
+	CHECK(strstr(err, "needs --tunnel-key") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 7, "sluice", "-L", "socks5://127.0.0.1:1080", "-F",
+			   "tunnel://server:4000", "--tunnel-key", "k"), CLI_RUN);
+	CHECK_EQ_INT(c.nhops, 1);
+	CHECK_EQ_INT(c.hops[0].kind, HOP_TUNNEL);
+	CHECK_STR(c.hops[0].host, "server");
+	CHECK_EQ_INT(c.hops[0].port, 4000);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "socks5://127.0.0.1:1080", "-F",
+			   "tunnel://server:4000"), CLI_ERROR);
+	CHECK(strstr(err, "'tunnel://server:4000' needs --tunnel-key") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 9, "sluice", "-L", "socks5://127.0.0.1:1080", "-F",
+			   "socks5://a:1", "-F", "tunnel://server:4000", "--tunnel-key", "k"), CLI_ERROR);
+	CHECK(strstr(err, "must be the only -F hop") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 7, "sluice", "-L", "socks5://127.0.0.1:1080", "-F",
+			   "tunnel://u:p@server:4000", "--tunnel-key", "k"), CLI_ERROR);
+	CHECK(strstr(err, "takes no credentials") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 13, "sluice", "-L", "tunnel://:1", "--tunnel-key", "k",
+			   "--tunnel-mtu", "1200", "--tunnel-window", "1m", "--tunnel-keepalive", "2s",
+			   "--tunnel-timeout", "5s"), CLI_RUN);
+	CHECK_EQ_INT(c.tunnel.mtu, 1200);
+	CHECK_EQ_INT(c.tunnel.window, 1048576);
+	CHECK_EQ_INT(c.tunnel.keepalive_ms, 2000);
+	CHECK_EQ_INT(c.tunnel.timeout_ms, 5000);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 7, "sluice", "-L", "tunnel://:1", "--tunnel-key", "k",
+			   "--tunnel-mtu", "9000"), CLI_ERROR);
+	CHECK(strstr(err, "--tunnel-mtu '9000'") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 7, "sluice", "-L", "tunnel://:1", "--tunnel-key", "k",
+			   "--tunnel-keepalive", "40s"), CLI_ERROR);
+	CHECK(strstr(err, "shorter than --tunnel-timeout") != NULL);
+	config_fini(&c);
+}
+
 int main(void)
 {
 	RUN(test_addr_split);
@@ -293,5 +353,6 @@ int main(void)
 	RUN(test_durations_sizes);
 	RUN(test_cli);
 	RUN(test_udp_cli);
+	RUN(test_tunnel_cli);
 	return unit_done();
 }
