@@ -696,6 +696,15 @@ static void connect_upstream(struct http_fwd *f)
 		close_upstream(f);
 	f->reused = false;
 	f->up_phase = UP_DIAL;
+	if (cfg->nhops && cfg->hops[0].kind == HOP_TUNNEL) {
+		/*
+		 * A tunnel stream is no socket this loop can write heads to
+		 * and read responses from: plain requests cannot ride it yet.
+		 */
+		fwd_error(f, 502, NULL, -EPROTONOSUPPORT,
+			  "plain http:// requests are not carried over -F tunnel:// (use CONNECT)");
+		return;
+	}
 	if (cfg->nhops) {
 		s->chain = chain_start(f_loop(f), w->dns, &s->upstream, cfg->hops, cfg->nhops,
 				       &f->target, cfg->connect_timeout_ms, cfg->he_delay_ms,
