@@ -220,20 +220,6 @@ static int room(struct xbuf *b)
 	return 0;
 }
 
-/* One place maps egress failures to HTTP statuses. */
-static int status_for_error(int err)
-{
-	switch (err) {
-	case -ETIMEDOUT:
-		return 504;
-	case -EACCES:
-	case -EPERM:
-		return 403;
-	default:
-		return 502;
-	}
-}
-
 /* --- writing to the client --- */
 
 static void on_client_write(struct io_req *req);
@@ -721,7 +707,7 @@ static void connect_upstream(struct http_fwd *f)
 static void dialed(struct http_fwd *f, int err)
 {
 	if (err) {
-		fwd_error(f, status_for_error(err), NULL, err, "connect failed");
+		fwd_error(f, ingress_http_status(err), NULL, err, "connect failed");
 		return;
 	}
 	snprintf(f->up_host, sizeof(f->up_host), "%s", f->host);

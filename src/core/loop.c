@@ -57,6 +57,17 @@ void loop_fini(struct loop *l)
 	l->be->fini(l);
 }
 
+void loop_finish(struct loop *l, struct io_req *req, ssize_t res)
+{
+	struct io *io = req->io;
+
+	if (io->rd == req)
+		io->rd = NULL;
+	else if (io->wr == req)
+		io->wr = NULL;
+	loop_complete(l, req, res);
+}
+
 void loop_complete(struct loop *l, struct io_req *req, ssize_t res)
 {
 	req->res = res;

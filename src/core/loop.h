@@ -27,6 +27,7 @@
 #ifndef SLUICE_CORE_LOOP_H
 #define SLUICE_CORE_LOOP_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -247,6 +248,15 @@ static inline void loop_timer_cancel(struct loop *l, struct timer *t)
 
 /* For backends: queue a finished request for its callback. */
 void loop_complete(struct loop *l, struct io_req *req, ssize_t res);
+
+/* For backends: detach req from its handle's slot, then loop_complete(). */
+void loop_finish(struct loop *l, struct io_req *req, ssize_t res);
+
+/* For backends: the errno of a non-blocking call that would have blocked. */
+static inline bool loop_err_is_again(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK;
+}
 
 extern const struct loop_backend loop_backend_epoll;
 /* io_uring; without CONFIG_IO_URING a stub whose init fails with -ENOSYS. */

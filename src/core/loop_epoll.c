@@ -71,23 +71,6 @@ static void ep_rearm(struct loop *l, struct io *io)
 	(void)epoll_ctl(l->fd, EPOLL_CTL_MOD, io->fd, &ev);
 }
 
-static bool is_again(int err)
-{
-	return err == EAGAIN || err == EWOULDBLOCK;
-}
-
-/* Finish req on io: detach it from its slot and queue the callback. */
-static void done(struct loop *l, struct io_req *req, ssize_t res)
-{
-	struct io *io = req->io;
-
-	if (io->rd == req)
-		io->rd = NULL;
-	else if (io->wr == req)
-		io->wr = NULL;
-	loop_complete(l, req, res);
-}
-
 /* Try a read-side request. Returns true when it completed. */
 static bool try_read(struct loop *l, struct io *io, struct io_req *req)
 {
@@ -106,14 +89,14 @@ static bool try_read(struct loop *l, struct io *io, struct io_req *req)
 			err = errno;
 			if (err == ECONNABORTED || err == EINTR)
 				continue;
-			if (is_again(err)) {
+			if (loop_err_is_again(err)) {
 				io->ready &= ~IO_READY_RD;
 				return false;
 			}
 			n = -err;
 			break;
 		}
-		done(l, req, n);
+		loop_finish(l, req, n);
 		return true;
 	}
 	case IO_RECV: {
@@ -123,7 +106,7 @@ static bool try_read(struct loop *l, struct io *io, struct io_req *req)
 		if (selected) {
 			buf = pool_get(l->bufs);
 			if (!buf) {
-				done(l, req, -ENOMEM);
+				loop_finish(l, req, -ENOMEM);
 				return true;
 			}
 			want = req->len && req->len < l->bufs->size ? req->len : l->bufs->size;
@@ -142,17 +125,17 @@ static bool try_read(struct loop *l, struct io *io, struct io_req *req)
 			 */
 			if ((size_t)n < want && !(io->ready & IO_READY_HUP))
 				io->ready &= ~IO_READY_RD;
-			done(l, req, n);
+			loop_finish(l, req, n);
 			return true;
 		}
 		err = n < 0 ? errno : 0;
 		if (selected)
 			pool_put(l->bufs, buf);
-		if (n < 0 && is_again(err)) {
+		if (n < 0 && loop_err_is_again(err)) {
 			io->ready &= ~IO_READY_RD;
 			return false;
 		}
-		done(l, req, n == 0 ? 0 : -err);
+		loop_finish(l, req, n == 0 ? 0 : -err);
 		return true;
 	}
 	case IO_SPLICE_IN: {
@@ -162,7 +145,7 @@ static bool try_read(struct loop *l, struct io *io, struct io_req *req)
 		if (selected) {
 			pp = pipe_pool_get(l->pipes);
 			if (!pp) {
-				done(l, req, -errno);
+				loop_finish(l, req, -errno);
 				return true;
 			}
 		}
@@ -185,24 +168,24 @@ static bool try_read(struct loop *l, struct io *io, struct io_req *req)
 				io->ready &= ~IO_READY_RD;
 			if (selected)
 				req->pipe = pp;
-			done(l, req, n);
+			loop_finish(l, req, n);
 			return true;
 		}
 		err = n < 0 ? errno : 0;
 		if (selected)
 			pipe_pool_put(l->pipes, pp);
-		if (n < 0 && is_again(err)) {
+		if (n < 0 && loop_err_is_again(err)) {
 			io->ready &= ~IO_READY_RD;
 			return false;
 		}
-		done(l, req, n == 0 ? 0 : -err);
+		loop_finish(l, req, n == 0 ? 0 : -err);
 		return true;
 	}
 	case IO_POLL_IN:
-		done(l, req, 0);
+		loop_finish(l, req, 0);
 		return true;
 	default:
-		done(l, req, -EINVAL);
+		loop_finish(l, req, -EINVAL);
 		return true;
 	}
 }
@@ -224,7 +207,7 @@ static bool try_write(struct loop *l, struct io *io, struct io_req *req)
 		if ((io->ready & IO_READY_HUP) &&
 		    getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
-		done(l, req, -err);
+		loop_finish(l, req, -err);
 		return true;
 	}
 	case IO_SEND:
@@ -239,24 +222,24 @@ static bool try_write(struct loop *l, struct io *io, struct io_req *req)
 		while (n < 0 && errno == EINTR);
 		break;
 	case IO_POLL_OUT:
-		done(l, req, 0);
+		loop_finish(l, req, 0);
 		return true;
 	default:
-		done(l, req, -EINVAL);
+		loop_finish(l, req, -EINVAL);
 		return true;
 	}
 	if (n >= 0) {
 		if ((size_t)n < req->len)
 			io->ready &= ~IO_READY_WR;	/* socket buffer full */
-		done(l, req, n);
+		loop_finish(l, req, n);
 		return true;
 	}
 	err = errno;
-	if (is_again(err)) {
+	if (loop_err_is_again(err)) {
 		io->ready &= ~IO_READY_WR;
 		return false;
 	}
-	done(l, req, -err);
+	loop_finish(l, req, -err);
 	return true;
 }
 

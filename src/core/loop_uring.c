@@ -174,23 +174,6 @@ static struct io_uring_sqe *ur_sqe(struct uring *u)
 	return sqe;
 }
 
-static bool is_again(int err)
-{
-	return err == EAGAIN || err == EWOULDBLOCK;
-}
-
-/* Finish req: detach it from its slot and queue the callback. */
-static void done(struct loop *l, struct io_req *req, ssize_t res)
-{
-	struct io *io = req->io;
-
-	if (io->rd == req)
-		io->rd = NULL;
-	else if (io->wr == req)
-		io->wr = NULL;
-	loop_complete(l, req, res);
-}
-
 static void track(struct io_req *req, struct io_uring_sqe *sqe, uint8_t poll)
 {
 	io_uring_sqe_set_data(sqe, req);
@@ -203,7 +186,7 @@ static void ur_poll(struct loop *l, struct io_req *req, unsigned int events)
 	struct io_uring_sqe *sqe = ur_sqe(ur(l));
 
 	if (!sqe) {
-		done(l, req, -EBUSY);
+		loop_finish(l, req, -EBUSY);
 		return;
 	}
 	io_uring_prep_poll_add(sqe, req->io->fd, events);
@@ -217,7 +200,7 @@ static void ur_native(struct loop *l, struct io_req *req)
 	int fd = req->io->fd;
 
 	if (!sqe) {
-		done(l, req, -EBUSY);
+		loop_finish(l, req, -EBUSY);
 		return;
 	}
 	switch (req->op) {
@@ -245,7 +228,7 @@ static void recv_pooled(struct loop *l, struct io_req *req)
 	int err;
 
 	if (!buf) {
-		done(l, req, -ENOMEM);
+		loop_finish(l, req, -ENOMEM);
 		return;
 	}
 	want = req->len && req->len < l->bufs->size ? req->len : l->bufs->size;
@@ -259,16 +242,16 @@ static void recv_pooled(struct loop *l, struct io_req *req)
 		else
 			req->io->ready |= IO_READY_RD;
 		req->buf = buf;
-		done(l, req, n);
+		loop_finish(l, req, n);
 		return;
 	}
 	err = n < 0 ? errno : 0;
 	pool_put(l->bufs, buf);
-	if (n < 0 && is_again(err)) {
+	if (n < 0 && loop_err_is_again(err)) {
 		req->io->ready &= ~IO_READY_RD;
 		ur_poll(l, req, POLLIN);
 	} else {
-		done(l, req, n == 0 ? 0 : -err);
+		loop_finish(l, req, n == 0 ? 0 : -err);
 	}
 }
 
@@ -284,7 +267,7 @@ static void splice_in(struct loop *l, struct io_req *req)
 	if (pooled) {
 		pp = pipe_pool_get(l->pipes);
 		if (!pp) {
-			done(l, req, -errno);
+			loop_finish(l, req, -errno);
 			return;
 		}
 	}
@@ -304,17 +287,17 @@ static void splice_in(struct loop *l, struct io_req *req)
 		else
 			req->io->ready &= ~IO_READY_RD;
 		req->pipe = pp;
-		done(l, req, n);
+		loop_finish(l, req, n);
 		return;
 	}
 	err = n < 0 ? errno : 0;
 	if (pooled)
 		pipe_pool_put(l->pipes, pp);
-	if (n < 0 && is_again(err)) {
+	if (n < 0 && loop_err_is_again(err)) {
 		req->io->ready &= ~IO_READY_RD;
 		ur_poll(l, req, POLLIN);
 	} else {
-		done(l, req, n == 0 ? 0 : -err);
+		loop_finish(l, req, n == 0 ? 0 : -err);
 	}
 }
 
@@ -328,11 +311,11 @@ static void splice_out(struct loop *l, struct io_req *req)
 			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	while (n < 0 && errno == EINTR);
 	if (n >= 0)
-		done(l, req, n);
-	else if (is_again(errno))
+		loop_finish(l, req, n);
+	else if (loop_err_is_again(errno))
 		ur_poll(l, req, POLLOUT);
 	else
-		done(l, req, -errno);
+		loop_finish(l, req, -errno);
 }
 
 static void ur_submit(struct loop *l, struct io_req *req)
@@ -378,7 +361,7 @@ static void ur_submit(struct loop *l, struct io_req *req)
 static void after_poll(struct loop *l, struct io_req *req, int res)
 {
 	if (res < 0) {
-		done(l, req, res);
+		loop_finish(l, req, res);
 		return;
 	}
 	switch (req->op) {
@@ -390,7 +373,7 @@ static void after_poll(struct loop *l, struct io_req *req, int res)
 		if ((res & (POLLERR | POLLHUP)) &&
 		    getsockopt(req->io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
-		done(l, req, -err);
+		loop_finish(l, req, -err);
 		break;
 	}
 	case IO_RECV:
@@ -410,7 +393,7 @@ static void after_poll(struct loop *l, struct io_req *req, int res)
 		ur_native(l, req);
 		break;
 	default: /* POLL_IN, POLL_OUT */
-		done(l, req, 0);
+		loop_finish(l, req, 0);
 		break;
 	}
 }
@@ -440,7 +423,7 @@ static void ur_complete(struct loop *l, struct io_req *req, int res)
 		ur_poll(l, req, req->op == IO_SEND ? POLLOUT : POLLIN);
 		return;
 	}
-	done(l, req, res);
+	loop_finish(l, req, res);
 }
 
 static bool ur_cancel(struct loop *l, struct io_req *req)

@@ -49,8 +49,7 @@ static void respond(struct ingress_ctx *ctx, int status, const char *extra, cons
 	ctx->event = INGRESS_CLOSE;
 }
 
-/* One place maps egress failures to HTTP statuses. */
-static int status_for_error(int err)
+int ingress_http_status(int err)
 {
 	switch (err) {
 	case -ETIMEDOUT:
@@ -151,7 +150,7 @@ static void http_connected(struct ingress_ctx *ctx, int err, const union sockadd
 
 	(void)bound;
 	if (err) {
-		respond(ctx, status_for_error(err), NULL, NULL);
+		respond(ctx, ingress_http_status(err), NULL, NULL);
 		return;
 	}
 	st(ctx)->phase = HTTP_DONE;

@@ -108,6 +108,9 @@ static inline bool ingress_out(struct ingress_ctx *ctx, const void *p, size_t n)
 	return true;
 }
 
+/* The one place egress failures (-errno) become HTTP statuses: 504, 403, 502. */
+int ingress_http_status(int err);
+
 extern const struct ingress_ops ingress_tcp;
 extern const struct ingress_ops ingress_socks5;
 extern const struct ingress_ops ingress_socks4;
