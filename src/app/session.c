@@ -29,7 +29,6 @@ struct handshake {
 	size_t up_off;			/* bytes of ctx.up already sent upstream */
 	bool close_after_flush;
 	bool starved;			/* the ingress wants more than buf holds */
-	bool framed;			/* leftovers already cut to the message */
 	struct auth_job *job;		/* borrowed: a pending credentials check */
 	char auth_user[64];		/* for the log line of a failed login */
 	size_t auth_user_len;
@@ -298,13 +297,6 @@ static void start_relay(struct session *s)
 	/* Bytes already sent upstream: a rewritten head, pipelined client bytes. */
 	uint64_t early = s->hs ? s->hs->up_off + s->hs->fwd_off : 0;
 
-	struct relay_framer fr = { 0 };
-
-	if (s->hs && s->hs->ctx.up_frame) {
-		fr.fn = s->hs->ctx.up_frame;
-		fr.state = s->frame_state;
-		fr.done = s->frame_done;
-	}
 	loop_timer_cancel(s_loop(s), &s->timer);
 	if (s->tun) {
 		/* Bytes the ingress has for upstream go into the stream first. */
@@ -315,13 +307,13 @@ static void start_relay(struct session *s)
 			      hs && hs->ctx.up ? hs->ctx.up + hs->up_off : NULL,
 			      hs && hs->ctx.up ? hs->ctx.up_len - hs->up_off : 0,
 			      hs ? hs->buf + hs->fwd_off : NULL, hs ? hs->len - hs->fwd_off : 0,
-			      fr.fn || fr.done ? &fr : NULL, on_tun_done, on_tun_released, s);
+			      NULL, on_tun_done, on_tun_released, s);
 		hs_free(s);
 	} else {
 		hs_free(s);
 		s->state = SESSION_RELAYING;
 		relay_start(&s->relay, &s->client, &s->upstream, w->relay_mode,
-			    on_relay_done, on_relay_released, fr.fn ? &fr : NULL);
+			    on_relay_done, on_relay_released, NULL);
 		s->relay.dir[0].bytes += early;
 	}
 	if (w->cfg->idle_timeout_ms) {
@@ -549,21 +541,6 @@ static void act(struct session *s)
 		start_bind(s);
 		return;
 	case INGRESS_RELAY:		/* stays set until the relay starts */
-		if (hs->ctx.up_frame && !hs->framed) {
-			/* Client bytes after the head: only the message's own go on. */
-			size_t take = 0, n = hs->len - hs->fwd_off;
-			int end;
-
-			memcpy(s->frame_state, hs->ctx.up_frame_state, sizeof(s->frame_state));
-			end = hs->ctx.up_frame(s->frame_state, hs->buf + hs->fwd_off, n, &take);
-			if (end < 0) {
-				close_early(s, -EPROTO, "bad request body");
-				return;
-			}
-			hs->len = hs->fwd_off + take;
-			s->frame_done = end == 1;
-			hs->framed = true;
-		}
 		if (s->tun) {		/* the tunnel stream takes them (start_relay) */
 			start_relay(s);
 			return;

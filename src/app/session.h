@@ -49,12 +49,10 @@ struct session {
 	struct tstream *tun;		/* owned: -F tunnel:// stream, or NULL */
 	struct relay relay;
 	struct http_fwd *fwd;		/* owned: the HTTP forwarding loop, or NULL */
-	uint64_t frame_state[4];	/* the ingress's up_frame state, kept for the relay */
 	struct timer timer;		/* handshake deadline, then idle timeout */
 	union sockaddr_any peer;	/* client address */
 	const char *why;		/* close reason for the log, or NULL */
 	uint8_t state;			/* enum session_state */
-	bool frame_done;		/* the framed message went before the relay */
 	bool is_bind;			/* BIND: the reply names the peer (dial.peer) */
 };
 

@@ -84,12 +84,6 @@ struct ingress_ctx {
 	const char *why;		/* static text for the log on close, or NULL */
 	size_t out_len;
 	uint8_t out[INGRESS_OUT_MAX];	/* reply bytes to send to the client */
-	/*
-	 * Optional: limits client -> upstream to one message (see
-	 * relay_frame_fn); the session keeps a copy of up_frame_state.
-	 */
-	int (*up_frame)(void *state, const uint8_t *p, size_t n, size_t *take);
-	uint64_t up_frame_state[4];
 	uint8_t *up;			/* owned (malloc): bytes to send upstream once
 					 * connected, before any client bytes (a
 					 * rewritten HTTP head), or NULL */
