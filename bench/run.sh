@@ -451,6 +451,21 @@ cpu_delta_s() { # T0 T1 -> seconds
 }
 
 # ---------------------------------------------------------------- iperf3
+# iperf_result FILE: "GBPS BYTES" (receiver side) from iperf3 -J output, or "ERR why"
+iperf_result() {
+	python3 - "$1" <<-'EOF'
+		import json, sys
+		try:
+		    d = json.load(open(sys.argv[1]))
+		except Exception as e:
+		    print("ERR bad JSON: %s" % e); sys.exit()
+		if d.get("error"):
+		    print("ERR " + d["error"]); sys.exit()
+		r = d["end"]["sum_received"]
+		print("%.6f %d" % (r["bits_per_second"] / 1e9, r["bytes"]))
+	EOF
+}
+
 # iperf_one SECTION PEER STREAMS ROUND
 iperf_one() {
 	local section=$1 peer=$2 streams=$3 round=$4 sport spid c0='' c1 out res i
@@ -480,18 +495,7 @@ iperf_one() {
 		c1=$(cpu_ticks "$PROXY_PID")
 	fi
 	stop_proxy
-	res=$(python3 - "$out" <<-'EOF'
-		import json, sys
-		try:
-		    d = json.load(open(sys.argv[1]))
-		except Exception as e:
-		    print("ERR bad JSON: %s" % e); sys.exit()
-		if d.get("error"):
-		    print("ERR " + d["error"]); sys.exit()
-		r = d["end"]["sum_received"]
-		print("%.6f %d" % (r["bits_per_second"] / 1e9, r["bytes"]))
-	EOF
-	)
+	res=$(iperf_result "$out")
 	if [[ "$res" == ERR* || -z "$res" ]]; then
 		log "  $peer -P $streams round $round: iperf3 failed: ${res#ERR } $(head -c 200 "$TMP/iperf3-c.err")"
 		return 1
@@ -886,18 +890,7 @@ tunnel_one() {
 	done
 	c1=$(($(cpu_ticks "$cpid") + $(cpu_ticks "$tpid")))
 	kill_tree "$cpid"; kill_tree "$tpid"; [ -n "$lpid" ] && kill_tree "$lpid"; kill_tree "$spid"
-	res=$(python3 - "$out" <<-'EOF'
-		import json, sys
-		try:
-		    d = json.load(open(sys.argv[1]))
-		except Exception as e:
-		    print("ERR bad JSON: %s" % e); sys.exit()
-		if d.get("error"):
-		    print("ERR " + d["error"]); sys.exit()
-		r = d["end"]["sum_received"]
-		print("%.6f %d" % (r["bits_per_second"] / 1e9, r["bytes"]))
-	EOF
-	)
+	res=$(iperf_result "$out")
 	if [[ "$res" == ERR* || -z "$res" ]]; then
 		log "  $peer $name round $round: iperf3 failed: ${res#ERR } $(head -c 200 "$TMP/iperf3-c.err")"
 		return 1
