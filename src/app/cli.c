@@ -429,6 +429,24 @@ static int add_listener(struct config *c, const char *url, char *err, size_t err
 	return 0;
 }
 
+/* A whole number in [min, max] for --name; 0, or -1 with err set. */
+static int parse_number_opt(const char *name, const char *arg, long min, long max, long *out,
+			    char *err, size_t errlen)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || v < min || v > max) {
+		seterr(err, errlen, "--%s '%s': expected a number from %ld to %ld", name, arg, min,
+		       max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 /* Append "IP:PORT" (validated, port 53 by default) to the c-ares server list. */
 static int add_dns_server(struct config *c, const char *arg, char *err, size_t errlen)
 {
@@ -484,7 +502,6 @@ static int parse_duration_opt(const char *name, const char *arg, uint32_t *ms,
 /* The UDP options, in one place. */
 static int udp_opt_parse(struct config *c, int opt, const char *arg, char *err, size_t errlen)
 {
-	char *end;
 	long v;
 
 	switch (opt) {
@@ -492,13 +509,8 @@ static int udp_opt_parse(struct config *c, int opt, const char *arg, char *err, 
 		return parse_duration_opt("udp-timeout", arg, &c->udp_timeout_ms, false, err,
 					  errlen);
 	case OPT_UDP_MAX_SESSIONS:
-		errno = 0;
-		v = strtol(arg, &end, 10);
-		if (errno || *end || end == arg || v < 1 || v > 1000000) {
-			seterr(err, errlen, "--udp-max-sessions '%s': expected a number from 1 to 1000000",
-			       arg);
+		if (parse_number_opt("udp-max-sessions", arg, 1, 1000000, &v, err, errlen) < 0)
 			return -1;
-		}
 		c->udp_max_sessions = (uint32_t)v;
 		return 0;
 	default: {
@@ -571,15 +583,10 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 				return CLI_ERROR;
 			break;
 		case 'w': {
-			char *end;
 			long v;
 
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || v < 1 || v > 256) {
-				seterr(err, errlen, "--workers '%s': expected a number from 1 to 256", optarg);
+			if (parse_number_opt("workers", optarg, 1, 256, &v, err, errlen) < 0)
 				return CLI_ERROR;
-			}
 			c->workers = (unsigned int)v;
 			break;
 		}
@@ -674,15 +681,10 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 				return CLI_ERROR;
 			break;
 		case OPT_DNS_CACHE_SIZE: {
-			char *end;
 			long v;
 
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || v < 1 || v > 1000000) {
-				seterr(err, errlen, "--dns-cache-size '%s': expected a number from 1 to 1000000", optarg);
+			if (parse_number_opt("dns-cache-size", optarg, 1, 1000000, &v, err, errlen) < 0)
 				return CLI_ERROR;
-			}
 			c->dns_cache_size = (size_t)v;
 			break;
 		}
@@ -690,15 +692,10 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 			c->tunnel_key_file = optarg;
 			break;
 		case OPT_TUNNEL_MTU: {
-			char *end;
 			long v;
 
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || v < 576 || v > 1400) {
-				seterr(err, errlen, "--tunnel-mtu '%s': expected a number from 576 to 1400", optarg);
+			if (parse_number_opt("tunnel-mtu", optarg, 576, 1400, &v, err, errlen) < 0)
 				return CLI_ERROR;
-			}
 			c->tunnel.mtu = (uint32_t)v;
 			break;
 		}
