@@ -36,3 +36,35 @@ s5_rep() {
 		echo "? ($err)"
 	fi
 }
+
+# chain_upstream: a 1 MB origin (px_www_small), a closed port ($CLOSED) and an
+# upstream sluice with --auth-file (user erin) offering socks5:// on $U5 and
+# http:// on $UH ($UPPID, $UPLOG).
+chain_upstream() {
+	px_www_small
+	CLOSED=$(free_port)		# nothing listens here
+	echo 'erin:Ch41n-pw' >"$T/users"
+	U5=$(free_port)
+	UH=$(free_port)
+	start_sluice --auth-file "$T/users" -L "socks5://127.0.0.1:$U5" -L "http://127.0.0.1:$UH"
+	UPPID=$SLUICE_PID
+	UPLOG=$SLUICE_LOG
+}
+
+# check_front WHAT PORT: through the front proxy on PORT: a fetch over SOCKS5
+# (name resolved at the far end), HTTP absolute-form and CONNECT, and a refused
+# destination mapped to SOCKS5 0x05 / HTTP 502.
+check_front() {
+	local what=$1 port=$2 code
+	px_fetch "$what: --socks5-hostname" --socks5-hostname "127.0.0.1:$port" \
+		"http://localhost:$WWW_PORT/blob"
+	px_fetch "$what: http absolute-form" -x "http://127.0.0.1:$port" "http://127.0.0.1:$WWW_PORT/blob"
+	px_fetch "$what: http CONNECT" -p -x "http://127.0.0.1:$port" "http://127.0.0.1:$WWW_PORT/blob"
+	code=$(s5_rep "$port" "http://127.0.0.1:$CLOSED/")
+	[ "$code" = 5 ] || fail "$what: refused destination over SOCKS5: reply $code, expected 5"
+	code=$(http_status -x "http://127.0.0.1:$port" "http://127.0.0.1:$CLOSED/")
+	[ "$code" = 502 ] || fail "$what: refused destination over HTTP: status $code, expected 502"
+	code=$(http_status -p -x "http://127.0.0.1:$port" "http://127.0.0.1:$CLOSED/")
+	[ "$code" = 502 ] || fail "$what: refused destination over CONNECT: status $code, expected 502"
+	log "ok: $what: refused destination -> 502"
+}
