@@ -63,6 +63,11 @@ void relay_finish(struct relay *r, int err)
 
 static void start_read(struct relay_dir *d)
 {
+	/* Nothing is held between a write's end and the next read: switch here. */
+	if (d->upgrade && d->bytes >= RELAY_SPLICE_AFTER) {
+		d->upgrade = false;
+		d->mode = RELAY_SPLICE;
+	}
 	if (d->mode == RELAY_SPLICE) {
 		d->rd.op = IO_SPLICE_IN;
 		d->rd.pipe = NULL;
@@ -156,6 +161,7 @@ static void on_read(struct io_req *req)
 	if (d->mode == RELAY_SPLICE && (res == -EMFILE || res == -ENFILE || res == -ENOMEM)) {
 		/* No pipe to be had: carry on with buffers for this direction. */
 		d->mode = RELAY_BUFFER;
+		d->upgrade = false;
 		start_read(d);
 		return;
 	}
@@ -223,11 +229,13 @@ void relay_start(struct relay *r, struct io *a, struct io *b, enum relay_mode mo
 		d->src = i == 0 ? a : b;
 		d->dst = i == 0 ? b : a;
 		d->r = r;
-		d->mode = (uint8_t)mode;
+		d->mode = (uint8_t)(mode == RELAY_AUTO ? RELAY_BUFFER : mode);
+		d->upgrade = mode == RELAY_AUTO;
 	}
 	if (up && up->fn) {
 		r->dir[0].framer = *up;
 		r->dir[0].mode = RELAY_BUFFER;
+		r->dir[0].upgrade = false;
 	}
 	if (up && up->done)
 		r->dir[0].eof = true;	/* the whole message went before the relay */

@@ -27,7 +27,16 @@
 enum relay_mode {
 	RELAY_BUFFER = 0,	/* recv/send through pooled buffers */
 	RELAY_SPLICE,		/* splice through pooled pipes (plain TCP both ends) */
+	RELAY_AUTO,		/* buffers, then splice once RELAY_SPLICE_AFTER bytes went one way */
 };
+
+/*
+ * RELAY_AUTO: a direction switches from buffers to splice after this many
+ * bytes. A short exchange (a request and its reply) then never takes a
+ * pipe and pays one recv per chunk instead of two splices, while bulk
+ * transfers still get splice's lower CPU per byte.
+ */
+#define RELAY_SPLICE_AFTER	(64 * 1024)
 
 struct relay;
 typedef void (*relay_cb)(struct relay *r);
@@ -60,7 +69,8 @@ struct relay_dir {
 	};
 	size_t off, len;	/* buffer: bytes [off, len) still to send; pipe: len bytes in it */
 	uint64_t bytes;		/* delivered to dst */
-	uint8_t mode;		/* enum relay_mode for this direction */
+	uint8_t mode;		/* enum relay_mode for this direction: BUFFER or SPLICE */
+	bool upgrade;		/* AUTO: switch to SPLICE after RELAY_SPLICE_AFTER bytes */
 	bool eof;		/* src hit EOF and dst was shut down, or the message ended */
 	bool last;		/* the buffer being written ends the message */
 	struct relay_framer framer;
