@@ -90,8 +90,10 @@ static void on_housekeeping(struct timer *t)
 {
 	struct worker *w = container_of(t, struct worker, housekeeping);
 
-	if (w->bufs.gets == w->bufs_gets)
+	if (w->bufs.gets == w->bufs_gets) {
 		pool_trim(&w->bufs);
+		loop_trim(&w->loop);
+	}
 	if (w->pipes.gets == w->pipes_gets)
 		pipe_pool_trim(&w->pipes);
 	w->bufs_gets = w->bufs.gets;
@@ -259,11 +261,14 @@ int worker_init(struct worker *w, unsigned int id, unsigned int nworkers,
 	list_init(&w->sessions);
 	list_init(&w->tun_srvs);
 	/*
-	 * auto = splice: measured on this kernel (bench/run.sh, relay section)
-	 * at 1.2-1.3x the throughput and 0.39x the CPU per GB of buffers. A
-	 * direction falls back to buffers when no pipe can be had.
+	 * auto = buffers for the first RELAY_SPLICE_AFTER bytes each way, then
+	 * splice: splice measured on this kernel (bench/run.sh, relay section)
+	 * at 1.2-1.3x the throughput and 0.39x the CPU per GB of buffers, but
+	 * a short exchange through buffers costs two syscalls less per chunk
+	 * and no pipe. A direction falls back to buffers when no pipe can be had.
 	 */
-	w->relay_mode = cfg->relay == RELAY_CHOICE_BUFFER ? RELAY_BUFFER : RELAY_SPLICE;
+	w->relay_mode = cfg->relay == RELAY_CHOICE_BUFFER ? RELAY_BUFFER :
+			cfg->relay == RELAY_CHOICE_SPLICE ? RELAY_SPLICE : RELAY_AUTO;
 	pool_init(&w->bufs, cfg->buffer_size, BUFS_CACHED);
 	pipe_pool_init(&w->pipes, cfg->buffer_size > 1048576 ? 1048576 : cfg->buffer_size,
 		       PIPES_CACHED);

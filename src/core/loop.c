@@ -100,6 +100,12 @@ static unsigned int cq_drain(struct loop *l, unsigned int budget)
 	return n;
 }
 
+void loop_trim(struct loop *l)
+{
+	if (l->be->trim)
+		l->be->trim(l);
+}
+
 void loop_drain(struct loop *l)
 {
 	do {

@@ -128,6 +128,8 @@ struct loop_backend {
 	 * until every cancelled request is completed.
 	 */
 	void (*flush)(struct loop *l);
+	/* Optional: give back the memory of buffers held for the kernel (idle). */
+	void (*trim)(struct loop *l);
 };
 
 struct loop {
@@ -138,6 +140,8 @@ struct loop {
 	struct timer_wheel timers;
 	struct io_req *cq_head, *cq_tail; /* completions to deliver */
 	struct pool *bufs;		/* borrowed: RECV buffer pool */
+	unsigned int bufs_held;		/* of its blocks, held by the backend for the
+					 * kernel (io_uring provided buffers) */
 	struct pipe_pool *pipes;	/* borrowed: SPLICE_IN pipe pool */
 	void *backend_data;		/* owned by the backend */
 };
@@ -165,6 +169,12 @@ const struct loop_backend *loop_backend_get(enum loop_backend_id id);
 /* true when loop_backend_uring can run here (builds and probes a ring). */
 bool loop_uring_usable(void);
 void loop_fini(struct loop *l);
+
+/*
+ * An idle worker's housekeeping: the backend gives the pages of the pool
+ * blocks it holds for the kernel back to the system (they stay its).
+ */
+void loop_trim(struct loop *l);
 
 /*
  * Deliver every completion already queued, without waiting (teardown: lets
