@@ -7,6 +7,10 @@
       localhost), each checked intact with the reply header naming the
       echo; then the largest datagram the loopback path allows for each
       target kind (65,507 bytes on the wire, header included)
+  udpchain.py policy PHOST PPORT EPORT [--no-v6]
+      on a listener with the private-address guard: IP-literal loopback
+      targets get nothing (sluice drops them), the name localhost is
+      echoed (names are the upstream's to resolve and judge)
   udpchain.py hold PHOST PPORT EPORT [--user U --pw P]
       one association, one echo, then "ready" on stdout and wait (at most
       15 s) until the proxy closes the control connection: exit 0 then
@@ -93,6 +97,23 @@ def bulk_main(args):
     t.close()
 
 
+def policy_main(args):
+    phost, pport, eport = args[0], int(args[1]), int(args[2])
+    t, u, relay = open_assoc(phost, pport, args)
+    u.settimeout(0.5)
+    for host in ("127.0.0.1",) + (() if "--no-v6" in args else ("::1",)):
+        u.sendto(wrap(host, eport, b"private " + host.encode()), relay)
+        try:
+            u.recv(70000)
+            fail("a private IP target (%s) was reached through the chain" % host)
+        except socket.timeout:
+            pass
+    u.settimeout(2)
+    roundtrip(u, relay, "localhost", eport, b"a name goes to the upstream")
+    print("ok: IP-literal private targets dropped, names passed to the upstream", flush=True)
+    t.close()
+
+
 def hold_main(args):
     phost, pport, eport = args[0], int(args[1]), int(args[2])
     t, u, relay = open_assoc(phost, pport, args)
@@ -122,7 +143,7 @@ def main():
     if len(sys.argv) < 5:
         print(__doc__)
         sys.exit(2)
-    {"bulk": bulk_main, "hold": hold_main}[sys.argv[1]](sys.argv[2:])
+    {"bulk": bulk_main, "policy": policy_main, "hold": hold_main}[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":
