@@ -316,7 +316,8 @@ static bool resolve_name(struct udp_assoc *a, const struct proto_addr *pa, const
 
 /*
  * -F: a datagram from the client goes to the upstream relay whole, header
- * and all. Our policy still checks IP-literal targets (the listener's
+ * and all. Our policy still checks IP targets (ATYP 1 and 4, and a literal
+ * sent as a name, which would otherwise slip past) (the listener's
  * promise not to reach private addresses for strangers does not depend on
  * who sends); names are resolved, and judged, by the upstream.
  */
@@ -332,8 +333,10 @@ static void via_from_client(struct udp_assoc *a, struct udp_batch *b, unsigned i
 	} else if (u->addr.type == PROTO_ADDR_IPV6) {
 		t.sin6.sin6_family = AF_INET6;
 		memcpy(&t.sin6.sin6_addr, u->addr.bytes, 16);
+	} else if (!addr_from_literal((const char *)u->addr.bytes, u->addr.port, &t)) {
+		memset(&t, 0, sizeof(t));	/* a real name: the upstream's */
 	}
-	if (t.sa.sa_family) {
+	if (t.sa.sa_family) {		/* an IP, even one spelt as a name */
 		addr_set_port(&t, u->addr.port);
 		if (!policy_ok(a, &t)) {
 			a->st.dropped++;

@@ -101,8 +101,13 @@ def policy_main(args):
     phost, pport, eport = args[0], int(args[1]), int(args[2])
     t, u, relay = open_assoc(phost, pport, args)
     u.settimeout(0.5)
-    for host in ("127.0.0.1",) + (() if "--no-v6" in args else ("::1",)):
-        u.sendto(wrap(host, eport, b"private " + host.encode()), relay)
+    for host in ("127.0.0.1",) + (() if "--no-v6" in args else ("::1",)) + ("name:127.0.0.1",):
+        if host.startswith("name:"):   # an IP literal sent as ATYP 3 (a name)
+            h = host[5:].encode()
+            d = b"\x00\x00\x00\x03" + bytes([len(h)]) + h + eport.to_bytes(2, "big")
+        else:
+            d = wrap(host, eport, b"")
+        u.sendto(d + b"private " + host.encode(), relay)
         try:
             u.recv(70000)
             fail("a private IP target (%s) was reached through the chain" % host)
