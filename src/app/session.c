@@ -198,27 +198,71 @@ static void on_assoc_released(void *arg)
 
 static void after_ingress(struct session *s);
 
+/* Tell the client how UDP ASSOCIATE went (bound: our relay), then hold or close. */
+static void udp_reply(struct session *s, int err, const union sockaddr_any *bound, const char *why)
+{
+	struct handshake *hs = s->hs;
+
+	s->state = SESSION_REPLYING;
+	hs->ctx.ops->connected(&hs->ctx, err, bound);
+	if (hs->ctx.event == INGRESS_CLOSE) {
+		hs->close_after_flush = true;
+		if (!hs->ctx.why)
+			hs->ctx.why = why;
+	}
+	after_ingress(s);
+}
+
+/* -F: the last hop answered our UDP ASSOCIATE (egress/chain.c). */
+static void on_udp_chained(void *arg, int err, size_t where, const union sockaddr_any *relay)
+{
+	struct session *s = arg;
+	const struct hop *h = &s->w->cfg->hops[where - 1];
+	char peer[ADDR_STRLEN], addr[ADDR_STRLEN];
+	union sockaddr_any bound = { 0 };
+
+	s->chain = NULL;	/* it frees itself */
+	if (err) {
+		log_warn(s->w->log, "conn %llu client %s: udp associate via %s (hop %zu): %s",
+			 (unsigned long long)s->id, addr_format(&s->peer, peer, sizeof(peer)),
+			 h->url, where, err == -EPROTO ? "broken reply" : strerror(-err));
+		udp_assoc_free(s->assoc);	/* not started: nothing in flight */
+		s->assoc = NULL;
+		udp_reply(s, err, &bound, "udp associate: refused by the -F chain");
+		return;
+	}
+	log_msg(s->w->log, LOG_INFO, "conn %llu udp associate via %s: upstream relay %s",
+		(unsigned long long)s->id, h->url, addr_format(relay, addr, sizeof(addr)));
+	udp_assoc_via(s->assoc, &s->upstream, relay);
+	udp_reply(s, 0, udp_assoc_bound(s->assoc), NULL);
+}
+
 static void start_udp(struct session *s)
 {
 	struct handshake *hs = s->hs;
+	const struct config *cfg = s->w->cfg;
 	union sockaddr_any local = { 0 }, bound = { 0 };
-	int err = -EOPNOTSUPP;	/* through -F: not tunnelled (yet), say so */
+	bool via = cfg->nhops && chain_can_udp(cfg->hops, cfg->nhops);
+	int err = -EOPNOTSUPP;	/* a chain that cannot carry UDP: say so */
 
-	if (!s->w->cfg->nhops) {
+	if (!cfg->nhops || via) {
 		err = sock_local_addr(s->client.fd, &local);
 		if (!err)
 			s->assoc = udp_assoc_new(s->w, &s->peer, hs->ctx.target.port, &local,
 						 s->wl->deny_private, &bound, &err);
 	}
-	s->state = SESSION_REPLYING;
-	hs->ctx.ops->connected(&hs->ctx, s->assoc ? 0 : err, &bound);
-	if (hs->ctx.event == INGRESS_CLOSE) {
-		hs->close_after_flush = true;
-		if (!hs->ctx.why)
-			hs->ctx.why = err == -EOPNOTSUPP ? "udp associate: not supported with -F" :
-							   "udp associate failed";
+	if (s->assoc && via) {	/* the last hop's UDP ASSOCIATE first, then our reply */
+		s->state = SESSION_DIALING;
+		s->chain = chain_start_udp(s_loop(s), s->w->dns, &s->upstream, cfg->hops,
+					   cfg->nhops, addr_port(&bound), cfg->connect_timeout_ms,
+					   cfg->he_delay_ms, on_udp_chained, s);
+		if (!s->chain)
+			close_early(s, -ENOMEM, "out of memory");
+		return;
 	}
-	after_ingress(s);
+	udp_reply(s, s->assoc ? 0 : err, &bound,
+		  err == -EOPNOTSUPP ? "udp associate: not supported with this -F chain" :
+				       "udp associate failed");
 }
 
 static void hold_udp(struct session *s)

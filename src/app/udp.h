@@ -155,11 +155,24 @@ struct udp_assoc *udp_assoc_new(struct worker *w, const union sockaddr_any *clie
  */
 void udp_assoc_start(struct udp_assoc *a, struct io *ctl, udp_assoc_done_fn done,
 		     void (*released)(void *arg), void *arg);
+/*
+ * -F (before udp_assoc_start()): relay through the last hop's UDP
+ * association instead of to targets. up_ctl (borrowed) is that hop's
+ * control connection, watched like ctl: its end (even EOF: a SOCKS5 server
+ * never closes a live association) is the association's, done gets
+ * -ECONNRESET for it. relay is the hop's relay address: client datagrams
+ * go there unchanged, its datagrams go to the client unchanged, datagrams
+ * from anyone else are dropped. IP-literal targets in client headers are
+ * still checked against deny_private; names are the upstream's business.
+ */
+void udp_assoc_via(struct udp_assoc *a, struct io *up_ctl, const union sockaddr_any *relay);
 /* Stop: close the relay socket, cancel lookups. Idempotent; done is not called after it. */
 void udp_assoc_close(struct udp_assoc *a);
 /* Requests still in flight: free only once this is false. */
 bool udp_assoc_is_busy(const struct udp_assoc *a);
 void udp_assoc_free(struct udp_assoc *a);
 const struct udp_assoc_stats *udp_assoc_stats(const struct udp_assoc *a);
+/* The BND.ADDR:BND.PORT udp_assoc_new() gave. */
+const union sockaddr_any *udp_assoc_bound(const struct udp_assoc *a);
 
 #endif

@@ -11,6 +11,12 @@
  * headers, FRAG != 0 (we do not reassemble), targets the policy forbids.
  * Domain targets are resolved on the worker's resolver and kept for a
  * while; datagrams wait for them in a short bounded queue.
+ *
+ * Through a -F chain (udp_assoc_via()) the association rides on the last
+ * hop's own UDP ASSOCIATE: the client's datagrams go to that relay as they
+ * are (same header format; names are the upstream's to resolve), what the
+ * relay sends comes back to the client as it is, anything from elsewhere
+ * is dropped, and the upstream's control connection is watched too.
  */
 #include "app/udp.h"
 
@@ -55,6 +61,10 @@ struct udp_assoc {
 	struct io_req req;		/* IO_POLL_IN on io */
 	struct io *ctl;			/* borrowed: the TCP control connection */
 	struct io_req ctl_req;		/* IO_RECV on ctl, bytes dropped */
+	struct io *up_ctl;		/* borrowed: -F: the last hop's control connection */
+	struct io_req up_req;		/* IO_RECV on up_ctl, bytes dropped */
+	union sockaddr_any up;		/* -F: the last hop's relay (unmapped); family 0: direct */
+	union sockaddr_any bound;	/* BND.ADDR:BND.PORT we told the client */
 	union sockaddr_any client;	/* IPv4 unmapped; port valid once pinned */
 	union sockaddr_any *dests;	/* owned: ASSOC_DESTS slots, made on first send */
 	unsigned int ndests, dest_next;
@@ -121,13 +131,11 @@ static void remember_dest(struct udp_assoc *a, const union sockaddr_any *to)
 		a->ndests++;
 }
 
-/* May the association send to t? Logs the first refusal. */
-static bool allowed(struct udp_assoc *a, const union sockaddr_any *t)
+/* Does the policy let datagrams go to t (whoever sends them)? Logs the first refusal. */
+static bool policy_ok(struct udp_assoc *a, const union sockaddr_any *t)
 {
 	char c[ADDR_STRLEN], d[ADDR_STRLEN];
 
-	if (t->sa.sa_family == AF_INET6 && !a->v6)
-		return false;
 	if (addr_port(t) == 0)
 		return false;
 	if (!a->deny_private || !addr_is_private(t))
@@ -139,6 +147,14 @@ static bool allowed(struct udp_assoc *a, const union sockaddr_any *t)
 			 addr_format(&a->client, c, sizeof(c)), addr_format(t, d, sizeof(d)));
 	}
 	return false;
+}
+
+/* May the association send to t itself? */
+static bool allowed(struct udp_assoc *a, const union sockaddr_any *t)
+{
+	if (t->sa.sa_family == AF_INET6 && !a->v6)
+		return false;
+	return policy_ok(a, t);
 }
 
 /* The address to hand the relay socket (IPv4-mapped on a dual-stack one). */
@@ -298,6 +314,63 @@ static bool resolve_name(struct udp_assoc *a, const struct proto_addr *pa, const
 
 /* ---- datagrams ---- */
 
+/*
+ * -F: a datagram from the client goes to the upstream relay whole, header
+ * and all. Our policy still checks IP targets (ATYP 1 and 4, and a literal
+ * sent as a name, which would otherwise slip past) (the listener's
+ * promise not to reach private addresses for strangers does not depend on
+ * who sends); names are resolved, and judged, by the upstream.
+ */
+static void via_from_client(struct udp_assoc *a, struct udp_batch *b, unsigned int i,
+			    const struct socks5_udp *u, unsigned int *k)
+{
+	union sockaddr_any t;
+
+	memset(&t, 0, sizeof(t));
+	if (u->addr.type == PROTO_ADDR_IPV4) {
+		t.sin.sin_family = AF_INET;
+		memcpy(&t.sin.sin_addr, u->addr.bytes, 4);
+	} else if (u->addr.type == PROTO_ADDR_IPV6) {
+		t.sin6.sin6_family = AF_INET6;
+		memcpy(&t.sin6.sin6_addr, u->addr.bytes, 16);
+	} else if (!addr_from_literal((const char *)u->addr.bytes, u->addr.port, &t)) {
+		memset(&t, 0, sizeof(t));	/* a real name: the upstream's */
+	}
+	if (t.sa.sa_family) {		/* an IP, even one spelt as a name */
+		addr_set_port(&t, u->addr.port);
+		if (!policy_ok(a, &t)) {
+			a->st.dropped++;
+			return;
+		}
+	} else if (u->addr.port == 0) {
+		a->st.dropped++;
+		return;
+	}
+	sock_addr_for(a, &a->up, &b->out_addr[*k]);
+	b->out_iov[*k].iov_base = udp_slot(b, i);
+	b->out_iov[*k].iov_len = b->in[i].msg_len;
+	a->st.up_bytes += b->in[i].msg_len - u->data_off;
+	(*k)++;
+}
+
+/* -F: the upstream relay's datagram (its header names the source) goes to the client as is. */
+static void via_from_upstream(struct udp_assoc *a, struct udp_batch *b, unsigned int i,
+			      unsigned int *k)
+{
+	struct socks5_udp u;
+	size_t len = b->in[i].msg_len;
+
+	if (!a->pinned || socks5_parse_udp(udp_slot(b, i), len, &u) < 0) {
+		a->st.dropped++;	/* nowhere to go yet, or not a SOCKS5 datagram */
+		return;
+	}
+	sock_addr_for(a, &a->client, &b->out_addr[*k]);
+	b->out_iov[*k].iov_base = udp_slot(b, i);
+	b->out_iov[*k].iov_len = len;
+	a->st.down_bytes += len - u.data_off;
+	(*k)++;
+}
+
 /* A datagram from the client: its payload goes to out[*k] or a name's queue. */
 static void from_client(struct udp_assoc *a, struct udp_batch *b, unsigned int i,
 			unsigned int *k)
@@ -310,6 +383,10 @@ static void from_client(struct udp_assoc *a, struct udp_batch *b, unsigned int i
 
 	if (n < 0 || u.frag != 0) {	/* malformed, or a fragment: we do not reassemble */
 		a->st.dropped++;
+		return;
+	}
+	if (a->up.sa.sa_family) {
+		via_from_client(a, b, i, &u, k);
 		return;
 	}
 	memset(&t, 0, sizeof(t));
@@ -407,6 +484,12 @@ static void on_relay(struct io_req *req)
 				a->st.dropped++;
 				continue;
 			}
+			if (a->up.sa.sa_family) {	/* -F: the relay first, it may share the client's IP */
+				if (udp_addr_eq(from, &a->up, true)) {
+					via_from_upstream(a, b, i, &k);
+					continue;
+				}
+			}
 			if (!a->pinned && udp_addr_eq(from, &a->client, false)) {
 				udp_addr_unmap(from, &a->client);
 				a->pinned = true;
@@ -476,6 +559,33 @@ static void ctl_read(struct udp_assoc *a)
 	io_submit_op(a->ctl, &a->ctl_req, IO_RECV, NULL, 0, on_ctl);
 }
 
+/* -F: the upstream's control connection; its end ends the association too. */
+static void up_read(struct udp_assoc *a);
+
+static void on_up_ctl(struct io_req *req)
+{
+	struct udp_assoc *a = container_of(req, struct udp_assoc, up_req);
+
+	if (req->res > 0) {
+		pool_put(&a->w->bufs, req->buf);	/* a SOCKS5 server says nothing more */
+		req->buf = NULL;
+		if (!a->closed)
+			up_read(a);
+		else
+			maybe_released(a);
+		return;
+	}
+	if (a->closed)
+		maybe_released(a);
+	else
+		finish(a, req->res == 0 ? -ECONNRESET : (int)req->res);
+}
+
+static void up_read(struct udp_assoc *a)
+{
+	io_submit_op(a->up_ctl, &a->up_req, IO_RECV, NULL, 0, on_up_ctl);
+}
+
 /* ---- life cycle ---- */
 
 struct udp_assoc *udp_assoc_new(struct worker *w, const union sockaddr_any *client,
@@ -524,6 +634,7 @@ struct udp_assoc *udp_assoc_new(struct worker *w, const union sockaddr_any *clie
 	else
 		udp_addr_unmap(local, bound);
 	addr_set_port(bound, addr_port(&me));
+	a->bound = *bound;
 	return a;
 
 out_close:
@@ -542,6 +653,14 @@ void udp_assoc_start(struct udp_assoc *a, struct io *ctl, udp_assoc_done_fn done
 	a->arg = arg;
 	relay_arm(a, false);
 	ctl_read(a);
+	if (a->up_ctl)
+		up_read(a);
+}
+
+void udp_assoc_via(struct udp_assoc *a, struct io *up_ctl, const union sockaddr_any *relay)
+{
+	a->up_ctl = up_ctl;
+	udp_addr_unmap(relay, &a->up);
 }
 
 void udp_assoc_close(struct udp_assoc *a)
@@ -560,11 +679,13 @@ void udp_assoc_close(struct udp_assoc *a)
 		io_close(&a->io);
 	if (a->ctl_req.inflight)
 		io_cancel(&a->ctl_req);
+	if (a->up_req.inflight)
+		io_cancel(&a->up_req);
 }
 
 bool udp_assoc_is_busy(const struct udp_assoc *a)
 {
-	return a->req.inflight || a->ctl_req.inflight;
+	return a->req.inflight || a->ctl_req.inflight || a->up_req.inflight;
 }
 
 void udp_assoc_free(struct udp_assoc *a)
@@ -581,6 +702,11 @@ void udp_assoc_free(struct udp_assoc *a)
 	}
 	free(a->dests);
 	free(a);
+}
+
+const union sockaddr_any *udp_assoc_bound(const struct udp_assoc *a)
+{
+	return &a->bound;
 }
 
 const struct udp_assoc_stats *udp_assoc_stats(const struct udp_assoc *a)

@@ -37,7 +37,11 @@ struct chain {
 	bool cancelled;
 	int err;
 	chain_cb cb;
+	chain_udp_cb udp_cb;		/* UDP ASSOCIATE at the last hop (cb unused) */
 	void *arg;
+	bool udp;			/* the last hop gets UDP ASSOCIATE, not CONNECT */
+	uint16_t announce_port;		/* UDP: DST.PORT of that request */
+	union sockaddr_any relay;	/* UDP: the last hop's relay, once it answered */
 	size_t want, len;		/* reply bytes wanted / read so far */
 	size_t out_len, out_off;
 	uint8_t out[1024];
@@ -142,13 +146,17 @@ static void chain_free(struct chain *c)
 static void finish(struct chain *c, int err)
 {
 	chain_cb cb = c->cb;
+	chain_udp_cb udp_cb = c->udp_cb;
 	void *arg = c->arg;
 	size_t where = c->cur + 1;
 
 	loop_timer_cancel(c->loop, &c->timer);
 	c->cb = NULL;
+	c->udp_cb = NULL;
 	if (!c->cancelled && cb)
 		cb(arg, err, where);
+	else if (!c->cancelled && udp_cb)
+		udp_cb(arg, err, where, err ? NULL : &c->relay);
 	/* Requests in flight come back once the caller closes io. */
 	if (!c->rd.inflight && !c->wr.inflight && !dial_is_busy(&c->dial))
 		chain_free(c);
@@ -163,6 +171,13 @@ static int next_addr(struct chain *c, struct proto_addr *a)
 	const char *host;
 	uint16_t port;
 
+	if (c->udp && c->cur + 1 == c->nhops) {
+		/* UDP ASSOCIATE: where our datagrams come from (address unknown: 0s). */
+		static const uint8_t any4[4];
+
+		proto_addr_set_ipv4(a, any4, c->announce_port);
+		return 0;
+	}
 	if (c->cur + 1 < c->nhops) {
 		host = c->hops[c->cur + 1].host;
 		port = c->hops[c->cur + 1].port;
@@ -214,6 +229,8 @@ static int begin_hop(struct chain *c)
 	int n, e = 0;
 
 	c->out_off = 0;
+	if (c->udp && c->cur + 1 == c->nhops && h->kind != HOP_SOCKS5)
+		return -EOPNOTSUPP;	/* only SOCKS5 relays datagrams */
 	switch (h->kind) {
 	case HOP_SOCKS5:
 		n = socks5_write_greeting(c->out, sizeof(c->out), h->user != NULL);
@@ -285,6 +302,8 @@ static int s5_rep_errno(uint8_t rep)
 		return -ECONNREFUSED;
 	case SOCKS5_REP_TTL_EXPIRED:
 		return -ETIMEDOUT;
+	case SOCKS5_REP_CMD_NOT_SUPPORTED:
+		return -EOPNOTSUPP;
 	default:
 		return -ECONNABORTED;
 	}
@@ -299,6 +318,49 @@ static int http_status_errno(int status)
 	if (status == 404)
 		return -EHOSTUNREACH;
 	return -ECONNREFUSED;
+}
+
+static bool is_wildcard(const union sockaddr_any *a)
+{
+	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
+
+	if (a->sa.sa_family == AF_INET)
+		return a->sin.sin_addr.s_addr == htonl(INADDR_ANY);
+	return memcmp(&a->sin6.sin6_addr, &any6, sizeof(any6)) == 0;
+}
+
+/*
+ * The last hop's UDP relay from its BND.ADDR:BND.PORT into c->relay. A
+ * wildcard address means "where you reached me": the control connection's
+ * peer when that hop is the first, else the hop's host if it is a literal.
+ * A name is taken only when it is a literal (some servers write IPs so).
+ */
+static int udp_relay_addr(struct chain *c, const struct proto_addr *bnd)
+{
+	union sockaddr_any *r = &c->relay;
+	const struct hop *last = &c->hops[c->nhops - 1];
+
+	memset(r, 0, sizeof(*r));
+	if (bnd->port == 0)
+		return -EADDRNOTAVAIL;
+	if (bnd->type == PROTO_ADDR_IPV4) {
+		r->sin.sin_family = AF_INET;
+		memcpy(&r->sin.sin_addr, bnd->bytes, 4);
+	} else if (bnd->type == PROTO_ADDR_IPV6) {
+		r->sin6.sin6_family = AF_INET6;
+		memcpy(&r->sin6.sin6_addr, bnd->bytes, 16);
+	} else if (bnd->type != PROTO_ADDR_DOMAIN ||
+		   !addr_from_literal((const char *)bnd->bytes, bnd->port, r)) {
+		return -EADDRNOTAVAIL;
+	}
+	if (is_wildcard(r)) {
+		if (c->nhops == 1 && c->dial.peer.sa.sa_family)
+			*r = c->dial.peer;
+		else if (!addr_from_literal(last->host, bnd->port, r))
+			return -EADDRNOTAVAIL;
+	}
+	addr_set_port(r, bnd->port);
+	return 0;
 }
 
 /* A complete reply for the current step is in in[0..len). */
@@ -339,7 +401,9 @@ static void on_reply(struct chain *c)
 s5_request:
 		if (next_addr(c, &a) < 0)
 			goto broken;
-		n = socks5_write_request(c->out, sizeof(c->out), SOCKS5_CMD_CONNECT, &a);
+		n = socks5_write_request(c->out, sizeof(c->out),
+					 c->udp && c->cur + 1 == c->nhops ?
+					 SOCKS5_CMD_UDP_ASSOCIATE : SOCKS5_CMD_CONNECT, &a);
 		if (n < 0)
 			goto broken;
 		c->out_len = (size_t)n;
@@ -375,6 +439,10 @@ s5_request:
 			goto broken;
 		if (r.rep != SOCKS5_REP_SUCCEEDED) {
 			finish(c, s5_rep_errno(r.rep));
+			return;
+		}
+		if (c->udp && c->cur + 1 == c->nhops) {
+			finish(c, udp_relay_addr(c, &r.bnd));
 			return;
 		}
 		hop_done(c);
@@ -513,21 +581,16 @@ static void on_dialed(struct dial *d, int err)
 	step_send(c);
 }
 
-struct chain *chain_start(struct loop *l, struct dns *dns, struct io *io,
-			  const struct hop *hops, size_t nhops, const struct target *dst,
-			  uint32_t timeout_ms, uint32_t stagger_ms, chain_cb cb, void *arg)
+static struct chain *chain_begin(struct loop *l, struct dns *dns, struct io *io,
+				 const struct hop *hops, size_t nhops, const struct target *dst,
+				 uint32_t timeout_ms, uint32_t stagger_ms, struct chain *c)
 {
-	struct chain *c = calloc(1, sizeof(*c));
 	struct target first = { 0 };
 
-	if (!c)
-		return NULL;
 	c->loop = l;
 	c->io = io;
 	c->hops = hops;
 	c->nhops = nhops;
-	c->cb = cb;
-	c->arg = arg;
 	c->dst = *dst;
 	if (dst->host) {
 		snprintf(c->dst_host, sizeof(c->dst_host), "%s", dst->host);
@@ -544,10 +607,48 @@ struct chain *chain_start(struct loop *l, struct dns *dns, struct io *io,
 	return c;
 }
 
+struct chain *chain_start(struct loop *l, struct dns *dns, struct io *io,
+			  const struct hop *hops, size_t nhops, const struct target *dst,
+			  uint32_t timeout_ms, uint32_t stagger_ms, chain_cb cb, void *arg)
+{
+	struct chain *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->cb = cb;
+	c->arg = arg;
+	return chain_begin(l, dns, io, hops, nhops, dst, timeout_ms, stagger_ms, c);
+}
+
+bool chain_can_udp(const struct hop *hops, size_t nhops)
+{
+	for (size_t i = 0; i < nhops; i++)
+		if (hops[i].kind == HOP_TUNNEL)
+			return false;
+	return nhops > 0 && hops[nhops - 1].kind == HOP_SOCKS5;
+}
+
+struct chain *chain_start_udp(struct loop *l, struct dns *dns, struct io *io,
+			      const struct hop *hops, size_t nhops, uint16_t announce_port,
+			      uint32_t timeout_ms, uint32_t stagger_ms, chain_udp_cb cb, void *arg)
+{
+	struct chain *c = calloc(1, sizeof(*c));
+	struct target none = { 0 };	/* no destination: datagrams name their own */
+
+	if (!c)
+		return NULL;
+	c->udp = true;
+	c->announce_port = announce_port;
+	c->udp_cb = cb;
+	c->arg = arg;
+	return chain_begin(l, dns, io, hops, nhops, &none, timeout_ms, stagger_ms, c);
+}
+
 void chain_cancel(struct chain *c)
 {
 	c->cancelled = true;
 	c->cb = NULL;
+	c->udp_cb = NULL;
 	loop_timer_cancel(c->loop, &c->timer);
 	if (c->dialing)
 		dial_cancel(&c->dial);	/* a busy dial answers -ECANCELED later */

@@ -62,4 +62,29 @@ struct chain *chain_start(struct loop *l, struct dns *dns, struct io *io,
  */
 void chain_cancel(struct chain *c);
 
+/*
+ * UDP ASSOCIATE through the chain (SOCKS5 UDP ASSOCIATE with -F): the hops
+ * before the last carry only the control connection (CONNECT to the next
+ * hop, as above); the last hop, which must be socks5://, gets UDP ASSOCIATE
+ * with DST.ADDR 0.0.0.0 and DST.PORT announce_port (where our datagrams will
+ * come from; 0: unknown). io stays the control connection: the association
+ * at the last hop lives as long as it does.
+ *
+ * On success relay is the last hop's UDP relay: its BND.ADDR:BND.PORT, or,
+ * when BND.ADDR is the wildcard (0.0.0.0 or ::), the address we reached that
+ * hop on: the control connection's peer for one hop, the hop's host when it
+ * is an IP literal for more. Errors as chain_cb, plus -EOPNOTSUPP (the last
+ * hop is not socks5://, or it answered 0x07), -EADDRNOTAVAIL (a wildcard or
+ * domain BND.ADDR we cannot place). relay is NULL on errors.
+ */
+typedef void (*chain_udp_cb)(void *arg, int err, size_t where, const union sockaddr_any *relay);
+
+/* Can UDP ASSOCIATE go through these hops? (The last must be socks5://.) */
+bool chain_can_udp(const struct hop *hops, size_t nhops);
+
+/* Start UDP ASSOCIATE through hops, as chain_start(). NULL when out of memory. */
+struct chain *chain_start_udp(struct loop *l, struct dns *dns, struct io *io,
+			      const struct hop *hops, size_t nhops, uint16_t announce_port,
+			      uint32_t timeout_ms, uint32_t stagger_ms, chain_udp_cb cb, void *arg);
+
 #endif
