@@ -253,8 +253,9 @@ static void on_tun_done(void *arg, int err)
 
 	s->state = SESSION_CLOSING;
 	loop_timer_cancel(s_loop(s), &s->timer);
-	s->relay.dir[0].bytes = tstream_bytes(s->tun, true);
-	s->relay.dir[1].bytes = tstream_bytes(s->tun, false);
+	/* += : after plain HTTP requests (session_fwd_tunnel) those bytes count too. */
+	s->relay.dir[0].bytes += tstream_bytes(s->tun, true);
+	s->relay.dir[1].bytes += tstream_bytes(s->tun, false);
 	if (!s->why && err)
 		s->why = tstream_why(s->tun);
 	log_close(s, err);
@@ -693,27 +694,13 @@ static void on_tunneled(void *arg, int err)
 {
 	struct session *s = arg;
 	char peer[ADDR_STRLEN];
-	const char *why;
 
 	if (err) {
 		tstream_free(s->tun);	/* refused: nothing of it is in flight */
 		s->tun = NULL;
-		switch (err) {
-		case -ENOENT:
-			why = "no such name";
-			break;
-		case -EAGAIN:
-			why = "resolver failure";
-			break;
-		case -EACCES:
-			why = "destination not allowed by the tunnel server";
-			break;
-		default:
-			why = strerror(-err);
-			break;
-		}
 		log_warn(s->w->log, "conn %llu client %s: via %s: %s", (unsigned long long)s->id,
-			 addr_format(&s->peer, peer, sizeof(peer)), s->w->cfg->hops[0].url, why);
+			 addr_format(&s->peer, peer, sizeof(peer)), s->w->cfg->hops[0].url,
+			 tunnel_open_strerror(err));
 	}
 	egress_done(s, err);
 }
