@@ -124,6 +124,7 @@ struct tstream {
 	char target[HOST_MAX + 8];	/* client: "host:port" asked for, for the log */
 	struct io_req *io_rd, *io_wr;	/* TS_IO: the owner's pending requests, borrowed */
 	size_t io_wlen;			/* TS_IO: bytes of io_wr lent to the mux */
+	bool io_linger;			/* TS_IO, let go: our FIN sent, waiting for theirs */
 };
 
 /* Peer core (tunnel_peer.c). */

@@ -23,6 +23,9 @@
 
 #include "app/worker.h"
 
+/* A stream let go cleanly waits this long for the server's FIN, then resets. */
+#define TSIO_LINGER_MS	5000
+
 static struct loop *ts_loop(const struct tstream *ts)
 {
 	return &ts->p->w->loop;
@@ -69,9 +72,36 @@ static void try_read(struct tstream *ts)
 	ts->io_rd = NULL;
 }
 
+/*
+ * Lingering (see ts_close): drop what still comes; once the server's FIN is
+ * consumed, mux_stream_free() is a clean end (our FIN went before).
+ */
+static void linger_check(struct tstream *ts)
+{
+	const uint8_t *p;
+	size_t n;
+
+	while ((n = mux_stream_peek(ts->ms, &p)) > 0)
+		mux_stream_consume(ts->ms, n);
+	if (mux_stream_is_eof(ts->ms) || mux_stream_is_reset(ts->ms))
+		tstream_free(ts);
+	else
+		tpeer_kick(ts->p);	/* credit for what was dropped */
+}
+
+static void on_linger_timeout(struct timer *t)
+{
+	struct tstream *ts = container_of(t, struct tstream, open_timer);
+
+	tstream_free(ts);	/* RST: the server never said it was done */
+}
+
 void tsio_on_data(struct tstream *ts)
 {
-	try_read(ts);
+	if (ts->io_linger)
+		linger_check(ts);
+	else
+		try_read(ts);
 }
 
 void tsio_on_sent(struct tstream *ts)
@@ -87,6 +117,10 @@ void tsio_on_sent(struct tstream *ts)
 
 void tsio_on_reset(struct tstream *ts)
 {
+	if (ts->io_linger) {
+		tstream_free(ts);
+		return;
+	}
 	if (ts->io_wr) {
 		complete(ts_loop(ts), ts->io_wr, reset_err(ts));
 		ts->io_wr = NULL;
@@ -160,14 +194,28 @@ static void ts_close(struct upstream *u, int err)
 	if (ts->io_wr)
 		complete(u->loop, ts->io_wr, -ECANCELED);
 	ts->io_rd = ts->io_wr = NULL;
-	if (err && !mux_stream_is_reset(ts->ms))
-		mux_stream_reset(ts->ms, mux_reason_from_errno(err));
+	if (err || mux_stream_is_reset(ts->ms)) {
+		if (!mux_stream_is_reset(ts->ms))
+			mux_stream_reset(ts->ms, mux_reason_from_errno(err));
+		tstream_free(ts);
+		return;
+	}
 	/*
-	 * A clean close after a complete response still resets the stream
-	 * (mux_stream_free: the origin's FIN has not come): the server end
-	 * then drops its origin connection at once, as a closed socket would.
+	 * A clean close, as a socket's close() is: our FIN now, and the stream
+	 * lives on (owned by itself) until the server's FIN comes back, so
+	 * the origin sees a FIN, not a reset, and the server logs an eof.
+	 * Freed at once, mux_stream_free() would reset it (their FIN is not
+	 * in yet). Bounded: TSIO_LINGER_MS, then the reset after all.
 	 */
-	tstream_free(ts);
+	if (mux_stream_write_pending(ts->ms) || mux_stream_fin(ts->ms) < 0) {
+		tstream_free(ts);
+		return;
+	}
+	ts->io_linger = true;
+	tpeer_kick(ts->p);
+	ts->open_timer.cb = on_linger_timeout;
+	loop_timer_arm(ts_loop(ts), &ts->open_timer, TSIO_LINGER_MS);
+	linger_check(ts);
 }
 
 const struct upstream_ops upstream_tstream_ops = {

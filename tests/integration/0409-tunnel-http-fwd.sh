@@ -16,6 +16,9 @@ tun_key
 ka_origin origin nowait
 O=$ORIGIN_PORT
 DO=$ORIGIN_DIR
+ka_origin shy nowait --idle-close 0.5	# closes keep-alive connections idle 0.5 s
+S=$ORIGIN_PORT
+DS=$ORIGIN_DIR
 TP=$(udp_port)
 tun_server -L "tunnel://127.0.0.1:$TP" --tunnel-key "$KEY" --allow-private
 HP=$(free_port)
@@ -23,6 +26,7 @@ tun_client -w 1 -L "http://127.0.0.1:$HP" -F "tunnel://127.0.0.1:$TP" --tunnel-k
 	--log-level debug
 C1_PID=$CLI_PID C1_LOG=$CLI_LOG S1_PID=$SRV_PID S1_LOG=$SRV_LOG
 wait_listen "$O"
+wait_listen "$S"
 X=(-sS --fail --max-time 20 -x "http://127.0.0.1:$HP")
 
 # GET: a 3 MB body, the origin's byte pattern.
@@ -89,6 +93,17 @@ ka_has '^extra 0$' "nothing after the last response"
 [ "$(ka_conns "$DO")" = $((before + 1)) ] || fail "pipelined: origin saw $(( $(ka_conns "$DO") - before )) connections, expected 1"
 log "ok: 4 pipelined requests answered in order on one upstream"
 
+# The origin closed the kept upstream while idle (its FIN came through the
+# tunnel): the request is sent again on a new stream, as over a socket.
+RS="GET http://127.0.0.1:$S/id HTTP/1.1\r\nHost: 127.0.0.1:$S\r\n\r\n"
+ka_raw "stale upstream" 127.0.0.1 "$HP" --expect 2 --wait 0.5 --send "$RS" --gap 1.2 \
+	--send "GET http://127.0.0.1:$S/id HTTP/1.1\r\nHost: 127.0.0.1:$S\r\nConnection: close\r\n\r\n"
+ka_has '^resp 1 status 200 ' "first request to the shy origin"
+ka_has '^resp 2 status 200 ' "request after the origin closed the idle upstream"
+[ "$(ka_conns "$DS")" = 2 ] || fail "shy origin saw $(ka_conns "$DS") connections, expected 2"
+assert_log 'request 2: kept upstream 127\.0\.0\.1:[0-9]+ had closed; sending again on a new one' "$CLI_LOG"
+log "ok: stale upstream retried on a new stream"
+
 # A closed port: 502, as over a socket ("connection refused" from the server).
 CLOSED=$(free_port)
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -x "http://127.0.0.1:$HP" \
@@ -113,6 +128,12 @@ pid_alive "$CLI_PID" && pid_alive "$SRV_PID" || fail "a sluice died"
 [ "$(log_count "tunnel [0-9]+ up" "$CLI_LOG")" = 1 ] || fail "the tunnel session did not survive"
 wait_for 5 log_count_at_least 8 "info conn [0-9]+ closed: client 127\.0\.0\.1:[0-9]+ target 127\.0\.0\.1:$O " "$CLI_LOG" ||
 	fail "expected 8 close lines naming the origin"
+# Streams we let go cleanly end cleanly at the server too (our FIN, then
+# theirs), as a socket's close would: no resets in its close lines.
+wait_for 5 log_count_at_least 11 "info conn [0-9]+ closed: tunnel [0-9]+ client .* \(eof\)$" "$S1_LOG" ||
+	fail "server: expected 11 eof close lines: $(grep ' closed: ' "$S1_LOG" | grep -vc '(eof)') not eof"
+[ "$(log_count ' closed: tunnel .*\((cancelled|reset)\)$' "$S1_LOG")" = 0 ] ||
+	fail "server: streams reset: $(grep -E ' closed: tunnel .*\((cancelled|reset)\)$' "$S1_LOG" | head -3)"
 
 stop_pid "$C1_PID" "$C1_LOG"
 stop_pid "$S1_PID" "$S1_LOG"
