@@ -143,7 +143,9 @@ void http_fwd_free(struct http_fwd *f)
 		atomic_store(&f->job->cancelled, true);
 	if (f->opening)
 		tstream_free(f->opening);
-	upstream_close(&f->up, -ECANCELED);	/* a tunnel stream; the session's socket is closed */
+	/* A tunnel stream is ours; the socket is the session's (it may relay on: CONNECT). */
+	if (f->up.ops == &upstream_tstream_ops)
+		upstream_close(&f->up, -ECANCELED);
 	free(f->cin.p);
 	free(f->uin.p);
 	free(f->uhead);
