@@ -85,6 +85,8 @@ static void maybe_free(struct session *s)
 	s->assoc = NULL;
 	http_fwd_free(s->fwd);
 	s->fwd = NULL;
+	free(s->chain_target);
+	s->chain_target = NULL;
 	list_del(&s->link);
 	pool_put(&w->session_pool, s);
 	worker_session_gone(w);
@@ -124,6 +126,8 @@ static void log_close(struct session *s, int err)
 			(unsigned long long)st->down_dgrams, (unsigned long long)st->dropped);
 	} else if (s->tun)
 		snprintf(target, sizeof(target), "%s", tstream_target(s->tun));
+	else if (s->chain_target)
+		snprintf(target, sizeof(target), "%s", s->chain_target);
 	else if (s->dial.peer.sa.sa_family)
 		addr_format(&s->dial.peer, target, sizeof(target));
 	else if (s->fwd && http_fwd_target(s->fwd, target, sizeof(target)))
@@ -292,6 +296,29 @@ static void on_deadline(struct timer *t)
 	close_early(s, -ETIMEDOUT, "handshake timeout");
 }
 
+/*
+ * Through a -F chain nothing local knows the destination once the
+ * handshake (the ingress's target) is freed: keep it for the close line.
+ * Best effort (out of memory: the line says "-").
+ */
+static void keep_chain_target(struct session *s, const char *name)
+{
+	const struct target *t = requested(s);
+	char buf[ADDR_STRLEN + HOST_MAX];
+
+	if (!s->w->cfg->nhops || s->tun || s->chain_target)
+		return;
+	if (name)
+		snprintf(buf, sizeof(buf), "%s", name);
+	else if (s->hs && t->host)
+		snprintf(buf, sizeof(buf), "%s:%u", t->host, t->port);
+	else if (s->hs && t->addr.sa.sa_family)
+		addr_format(&t->addr, buf, sizeof(buf));
+	else
+		return;
+	s->chain_target = strdup(buf);
+}
+
 static void start_relay(struct session *s)
 {
 	struct worker *w = s->w;
@@ -299,6 +326,7 @@ static void start_relay(struct session *s)
 	uint64_t early = s->hs ? s->hs->up_off + s->hs->fwd_off : 0;
 
 	loop_timer_cancel(s_loop(s), &s->timer);
+	keep_chain_target(s, NULL);
 	if (s->tun) {
 		/* Bytes the ingress has for upstream go into the stream first. */
 		struct handshake *hs = s->hs;
@@ -506,8 +534,11 @@ void session_fwd_release(struct session *s)
 void session_fwd_tunnel(struct session *s)
 {
 	uint64_t up, down;
+	char target[HOST_MAX + 8];
 
 	http_fwd_bytes(s->fwd, &up, &down);
+	if (http_fwd_target(s->fwd, target, sizeof(target)))
+		keep_chain_target(s, target);
 	http_fwd_free(s->fwd);
 	s->fwd = NULL;
 	start_relay(s);
