@@ -4,7 +4,10 @@
 # server on [::] without --allow-private, target 127.0.0.1) gets the status
 # a proxy's own policy gives for it (an http:// listener on [::]: 403), and
 # a 4 MiB download through tools/lossy (loss, delay, jitter, reordering,
-# duplicates) arrives intact.
+# duplicates) arrives intact. SIGTERM to the client: a keep-alive connection
+# idle between requests closes at once, one with a request under way gets
+# its response (with Connection: close) first, and sluice exits long before
+# --grace ends.
 . "$(dirname "$0")/lib.sh"
 . "$HELPERS/tun_lib.sh"
 . "$HELPERS/ka_lib.sh"
@@ -55,5 +58,31 @@ got=$(sha256sum <"$T/lossy.bin" | cut -d' ' -f1)
 [ "$got" = "$want" ] || fail "lossy: sha256 mismatch ($(stat -c %s "$T/lossy.bin") bytes)"
 log "ok: 4 MiB over a lossy link intact"
 stop_pid "$CLI3_PID" "$CLI3_LOG"
+
+# Drain over the tunnel: an idle keep-alive client and a request in flight.
+HP4=$(free_port)
+tun_client -L "http://127.0.0.1:$HP4" -F "tunnel://127.0.0.1:$TP" --tunnel-key "$KEY" \
+	--grace 60s --log-level debug
+bg idle python3 "$HELPERS/http_raw.py" 127.0.0.1 "$HP4" --expect 1 --wait 50 --max-time 55 \
+	--send "GET http://127.0.0.1:$O/id HTTP/1.1\r\nHost: o\r\n\r\n"
+wait_log 10 'request 1: GET http://127\.0\.0\.1:[0-9]+/id -> 200' "$CLI_LOG"
+n=$(ka_conns "$T/origin")
+bg slow python3 "$HELPERS/http_raw.py" 127.0.0.1 "$HP4" --expect 1 --wait 10 --max-time 20 \
+	--send "GET http://127.0.0.1:$O/slow?s=3 HTTP/1.1\r\nHost: o\r\n\r\n"
+# The origin accepted the stream's connection: the request is under way.
+conns_above() { [ "$(ka_conns "$T/origin")" -gt "$1" ]; }
+wait_for 10 conns_above "$n" || fail "the slow request did not reach the origin"
+sleep 0.3
+kill -TERM "$CLI_PID"
+SLUICE_PID=$CLI_PID SLUICE_LOG=$CLI_LOG
+sluice_wait_exit 20 || fail "client still running 20 s after SIGTERM (--grace 60s)"
+[ "$SLUICE_STATUS" = 0 ] || fail "client exited $SLUICE_STATUS"
+check_sluice_clean
+assert_log 'closed: client .*\(shutdown\)$' "$CLI_LOG"
+wait_for 5 grep -q '^closed$' "$T/idle.log" || fail "idle client: no close: $(cat "$T/idle.log")"
+wait_for 5 grep -q '^closed$' "$T/slow.log" || fail "slow request: no close: $(cat "$T/slow.log")"
+grep -q '^resp 1 status 200 .*connection: close$' "$T/slow.log" ||
+	fail "slow request: no complete response with Connection: close: $(cat "$T/slow.log")"
+log "ok: drain over the tunnel: idle connection closed, the request under way answered"
 
 stop_pid "$S1_PID" "$S1_LOG"
