@@ -4,9 +4,11 @@
 # HEAD, 204/304, a chunked response, 1 MiB uploads (Content-Length,
 # chunked, Expect: 100-continue) intact; two requests on one client
 # connection reuse one stream (the origin sees one connection); pipelined
-# requests in one write answered in order; a closed target port is a 502;
-# a CONNECT after all that still works and the tunnel session is the same
-# one throughout. (0410: policy refusals and a lossy link.)
+# requests in one write answered in order; a kept stream the origin closed
+# while idle is retried on a new one; a closed target port is a 502; a
+# CONNECT after all that still works and the tunnel session is the same
+# one throughout; the server's close lines are all eof (streams we let go
+# end with FINs, not resets). (0410: policy refusal, lossy link, drain.)
 . "$(dirname "$0")/lib.sh"
 . "$HELPERS/tun_lib.sh"
 . "$HELPERS/ka_lib.sh"
