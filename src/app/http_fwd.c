@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 
 #include "app/session.h"
+#include "app/tunnel.h"
+#include "app/upstream.h"
 #include "core/util.h"
 #include "proto/http1.h"
 
@@ -47,7 +49,9 @@ struct xbuf {
 struct http_fwd {
 	struct session *s;		/* back pointer; owns this */
 	struct io_req crd, cwr;		/* on s->client */
-	struct io_req urd, uwr;		/* on s->upstream */
+	struct io_req urd, uwr;		/* on up */
+	struct upstream up;		/* s->upstream (socket), or a tunnel stream (owned) */
+	struct tstream *opening;	/* owned: a tunnel stream waiting for OPEN_OK, or NULL */
 	struct timer timer;		/* head deadline, keep-alive idle, or exchange idle */
 	struct xbuf cin;		/* client bytes not consumed */
 	struct xbuf uin;		/* upstream bytes not consumed */
@@ -137,6 +141,11 @@ void http_fwd_free(struct http_fwd *f)
 	loop_timer_cancel(f_loop(f), &f->timer);
 	if (f->job)		/* the worker frees it when it comes back */
 		atomic_store(&f->job->cancelled, true);
+	if (f->opening)
+		tstream_free(f->opening);
+	/* A tunnel stream is ours; the socket is the session's (it may relay on: CONNECT). */
+	if (f->up.ops == &upstream_tstream_ops)
+		upstream_close(&f->up, -ECANCELED);
 	free(f->cin.p);
 	free(f->uin.p);
 	free(f->uhead);
@@ -165,6 +174,11 @@ static void fwd_end(struct http_fwd *f, int err, const char *why)
 		chain_cancel(s->chain);
 		s->chain = NULL;
 	}
+	if (f->opening) {	/* no callback follows */
+		tstream_free(f->opening);
+		f->opening = NULL;
+	}
+	upstream_close(&f->up, err);
 	session_fwd_close(s, err, f->why);	/* may free f */
 }
 
@@ -283,7 +297,7 @@ static void close_upstream(struct http_fwd *f);
 static void linger(struct http_fwd *f)
 {
 	f->lingering = true;
-	if (io_is_open(&f->s->upstream))
+	if (upstream_is_open(&f->up))
 		close_upstream(f);
 	(void)shutdown(f->s->client.fd, SHUT_WR);
 	loop_timer_cancel(f_loop(f), &f->timer);
@@ -651,13 +665,13 @@ static void send_head(struct http_fwd *f)
 	f->up_phase = UP_SEND;
 	f->uhead_off = 0;
 	arm_exchange_timer(f);
-	io_submit_op(&f->s->upstream, &f->uwr, IO_SEND, f->uhead, f->uhead_len,
-		     on_upstream_write);
+	upstream_submit(&f->up, &f->uwr, IO_SEND, f->uhead, f->uhead_len,
+		        on_upstream_write);
 }
 
 static void close_upstream(struct http_fwd *f)
 {
-	io_close(&f->s->upstream);
+	upstream_close(&f->up, 0);
 	f->up_host[0] = '\0';
 	f->up_port = 0;
 	f->uin.len = 0;
@@ -665,6 +679,7 @@ static void close_upstream(struct http_fwd *f)
 
 static void on_dialed_fwd(struct dial *d, int err);
 static void on_chained_fwd(void *arg, int err, size_t where);
+static void on_tunneled_fwd(void *arg, int err);
 
 static void connect_upstream(struct http_fwd *f)
 {
@@ -672,23 +687,21 @@ static void connect_upstream(struct http_fwd *f)
 	struct worker *w = s->w;
 	const struct config *cfg = w->cfg;
 
-	if (io_is_open(&s->upstream) && f->up_port == f->target.port && !f->is_connect &&
+	if (upstream_is_open(&f->up) && f->up_port == f->target.port && !f->is_connect &&
 	    strcmp(f->up_host, f->host) == 0) {
 		f->reused = true;
 		send_head(f);
 		return;
 	}
-	if (io_is_open(&s->upstream))
+	if (upstream_is_open(&f->up))
 		close_upstream(f);
 	f->reused = false;
 	f->up_phase = UP_DIAL;
-	if (cfg->nhops && cfg->hops[0].kind == HOP_TUNNEL) {
-		/*
-		 * A tunnel stream is no socket this loop can write heads to
-		 * and read responses from: plain requests cannot ride it yet.
-		 */
-		fwd_error(f, 502, NULL, -EPROTONOSUPPORT,
-			  "plain http:// requests are not carried over -F tunnel:// (use CONNECT)");
+	if (f->up.ops == &upstream_tstream_ops) {
+		/* A stream of this worker's tunnel session; on_tunneled_fwd makes it f->up. */
+		f->opening = tunnel_open(w, &f->target, on_tunneled_fwd, f);
+		if (!f->opening)
+			fwd_error(f, 502, NULL, -ENETUNREACH, "tunnel unavailable");
 		return;
 	}
 	if (cfg->nhops) {
@@ -735,15 +748,23 @@ static void dialed(struct http_fwd *f, int err)
 
 /*
  * The 200 went out: client bytes that came with the CONNECT go upstream
- * first, then the session runs the relay (splice) on both sockets.
+ * first, then the session runs the relay (splice) on both sockets, or
+ * bridges the client to the tunnel stream (tstream_relay).
  */
 static void tunnel_go(struct http_fwd *f)
 {
 	if (f->cin.len > 0) {
 		f->up_pending = f->cin.len;
-		io_submit_op(&f->s->upstream, &f->uwr, IO_SEND, f->cin.p, f->up_pending,
-			     on_upstream_write);
+		upstream_submit(&f->up, &f->uwr, IO_SEND, f->cin.p, f->up_pending,
+			        on_upstream_write);
 		return;
+	}
+	if (f->up.ops == &upstream_tstream_ops) {
+		f->s->tun = tstream_upstream_detach(&f->up);	/* the session's from here */
+		if (!f->s->tun) {
+			fwd_end(f, -EIO, "tunnel stream busy");
+			return;
+		}
 	}
 	session_fwd_tunnel(f->s);	/* frees f */
 }
@@ -784,6 +805,25 @@ static void on_chained_fwd(void *arg, int err, size_t where)
 			 (unsigned long long)s->id, addr_format(&s->peer, peer, sizeof(peer)),
 			 s->w->cfg->hops[where - 1].url, where,
 			 err == -EPROTO ? "broken reply" : strerror(-err));
+	dialed(f, err);
+}
+
+static void on_tunneled_fwd(void *arg, int err)
+{
+	struct http_fwd *f = arg;
+	struct session *s = f->s;
+	struct tstream *ts = f->opening;
+	char peer[ADDR_STRLEN];
+
+	f->opening = NULL;
+	if (err) {
+		tstream_free(ts);	/* refused: nothing of it is in flight */
+		log_warn(s->w->log, "conn %llu client %s: via %s: %s", (unsigned long long)s->id,
+			 addr_format(&s->peer, peer, sizeof(peer)), s->w->cfg->hops[0].url,
+			 tunnel_open_strerror(err));
+	} else {
+		tstream_upstream_attach(&f->up, ts);
+	}
 	dialed(f, err);
 }
 
@@ -830,8 +870,8 @@ static void on_upstream_write(struct io_req *req)
 	if (f->up_phase == UP_SEND) {
 		f->uhead_off += (size_t)req->res;
 		if (f->uhead_off < f->uhead_len) {
-			io_submit_op(&f->s->upstream, &f->uwr, IO_SEND, f->uhead + f->uhead_off,
-				     f->uhead_len - f->uhead_off, on_upstream_write);
+			upstream_submit(&f->up, &f->uwr, IO_SEND, f->uhead + f->uhead_off,
+				        f->uhead_len - f->uhead_off, on_upstream_write);
 			return;
 		}
 		/* The head is out: the body goes while the response comes. */
@@ -847,8 +887,8 @@ static void on_upstream_write(struct io_req *req)
 	consume(&f->cin, (size_t)req->res);
 	f->up_pending -= (size_t)req->res;
 	if (f->up_pending) {
-		io_submit_op(&f->s->upstream, &f->uwr, IO_SEND, f->cin.p, f->up_pending,
-			     on_upstream_write);
+		upstream_submit(&f->up, &f->uwr, IO_SEND, f->cin.p, f->up_pending,
+			        on_upstream_write);
 		return;
 	}
 	if (f->up_phase == UP_TUNNEL) {
@@ -869,8 +909,8 @@ static void upstream_read(struct http_fwd *f)
 		fwd_error(f, 502, NULL, err, "response head too large");
 		return;
 	}
-	io_submit_op(&f->s->upstream, &f->urd, IO_RECV, f->uin.p + f->uin.len,
-		     f->uin.cap - f->uin.len, on_upstream_read);
+	upstream_submit(&f->up, &f->urd, IO_RECV, f->uin.p + f->uin.len,
+		        f->uin.cap - f->uin.len, on_upstream_read);
 }
 
 static void exchange_done(struct http_fwd *f);
@@ -920,8 +960,8 @@ static void pump_up(struct http_fwd *f)
 		}
 		if (n > 0) {
 			f->up_pending = (size_t)n;
-			io_submit_op(&f->s->upstream, &f->uwr, IO_SEND, f->cin.p, f->up_pending,
-				     on_upstream_write);
+			upstream_submit(&f->up, &f->uwr, IO_SEND, f->cin.p, f->up_pending,
+				        on_upstream_write);
 			return;
 		}
 	}
@@ -1071,6 +1111,11 @@ int http_fwd_start(struct session *s, uint8_t *buf, size_t len, size_t cap)
 		return -ENOMEM;
 	}
 	f->s = s;
+	/* Over -F tunnel:// every request rides a stream of the worker's tunnel session. */
+	if (s->w->cfg->nhops && s->w->cfg->hops[0].kind == HOP_TUNNEL)
+		f->up = (struct upstream){ &upstream_tstream_ops, NULL, f_loop(f) };
+	else
+		f->up = (struct upstream){ &upstream_socket_ops, &s->upstream, f_loop(f) };
 	f->cin.p = buf;
 	f->cin.len = len;
 	f->cin.cap = cap;

@@ -85,6 +85,8 @@ static void maybe_free(struct session *s)
 	s->assoc = NULL;
 	http_fwd_free(s->fwd);
 	s->fwd = NULL;
+	free(s->chain_target);
+	s->chain_target = NULL;
 	list_del(&s->link);
 	pool_put(&w->session_pool, s);
 	worker_session_gone(w);
@@ -124,6 +126,8 @@ static void log_close(struct session *s, int err)
 			(unsigned long long)st->down_dgrams, (unsigned long long)st->dropped);
 	} else if (s->tun)
 		snprintf(target, sizeof(target), "%s", tstream_target(s->tun));
+	else if (s->chain_target)
+		snprintf(target, sizeof(target), "%s", s->chain_target);
 	else if (s->dial.peer.sa.sa_family)
 		addr_format(&s->dial.peer, target, sizeof(target));
 	else if (s->fwd && http_fwd_target(s->fwd, target, sizeof(target)))
@@ -297,8 +301,9 @@ static void on_tun_done(void *arg, int err)
 
 	s->state = SESSION_CLOSING;
 	loop_timer_cancel(s_loop(s), &s->timer);
-	s->relay.dir[0].bytes = tstream_bytes(s->tun, true);
-	s->relay.dir[1].bytes = tstream_bytes(s->tun, false);
+	/* += : after plain HTTP requests (session_fwd_tunnel) those bytes count too. */
+	s->relay.dir[0].bytes += tstream_bytes(s->tun, true);
+	s->relay.dir[1].bytes += tstream_bytes(s->tun, false);
 	if (!s->why && err)
 		s->why = tstream_why(s->tun);
 	log_close(s, err);
@@ -335,6 +340,29 @@ static void on_deadline(struct timer *t)
 	close_early(s, -ETIMEDOUT, "handshake timeout");
 }
 
+/*
+ * Through a -F chain nothing local knows the destination once the
+ * handshake (the ingress's target) is freed: keep it for the close line.
+ * Best effort (out of memory: the line says "-").
+ */
+static void keep_chain_target(struct session *s, const char *name)
+{
+	const struct target *t = requested(s);
+	char buf[ADDR_STRLEN + HOST_MAX];
+
+	if (!s->w->cfg->nhops || s->tun || s->chain_target)
+		return;
+	if (name)
+		snprintf(buf, sizeof(buf), "%s", name);
+	else if (s->hs && t->host)
+		snprintf(buf, sizeof(buf), "%s:%u", t->host, t->port);
+	else if (s->hs && t->addr.sa.sa_family)
+		addr_format(&t->addr, buf, sizeof(buf));
+	else
+		return;
+	s->chain_target = strdup(buf);
+}
+
 static void start_relay(struct session *s)
 {
 	struct worker *w = s->w;
@@ -342,6 +370,7 @@ static void start_relay(struct session *s)
 	uint64_t early = s->hs ? s->hs->up_off + s->hs->fwd_off : 0;
 
 	loop_timer_cancel(s_loop(s), &s->timer);
+	keep_chain_target(s, NULL);
 	if (s->tun) {
 		/* Bytes the ingress has for upstream go into the stream first. */
 		struct handshake *hs = s->hs;
@@ -549,8 +578,11 @@ void session_fwd_release(struct session *s)
 void session_fwd_tunnel(struct session *s)
 {
 	uint64_t up, down;
+	char target[HOST_MAX + 8];
 
 	http_fwd_bytes(s->fwd, &up, &down);
+	if (http_fwd_target(s->fwd, target, sizeof(target)))
+		keep_chain_target(s, target);
 	http_fwd_free(s->fwd);
 	s->fwd = NULL;
 	start_relay(s);
@@ -737,27 +769,13 @@ static void on_tunneled(void *arg, int err)
 {
 	struct session *s = arg;
 	char peer[ADDR_STRLEN];
-	const char *why;
 
 	if (err) {
 		tstream_free(s->tun);	/* refused: nothing of it is in flight */
 		s->tun = NULL;
-		switch (err) {
-		case -ENOENT:
-			why = "no such name";
-			break;
-		case -EAGAIN:
-			why = "resolver failure";
-			break;
-		case -EACCES:
-			why = "destination not allowed by the tunnel server";
-			break;
-		default:
-			why = strerror(-err);
-			break;
-		}
 		log_warn(s->w->log, "conn %llu client %s: via %s: %s", (unsigned long long)s->id,
-			 addr_format(&s->peer, peer, sizeof(peer)), s->w->cfg->hops[0].url, why);
+			 addr_format(&s->peer, peer, sizeof(peer)), s->w->cfg->hops[0].url,
+			 tunnel_open_strerror(err));
 	}
 	egress_done(s, err);
 }

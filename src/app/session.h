@@ -49,6 +49,8 @@ struct session {
 	struct tstream *tun;		/* owned: -F tunnel:// stream, or NULL */
 	struct relay relay;
 	struct http_fwd *fwd;		/* owned: the HTTP forwarding loop, or NULL */
+	char *chain_target;		/* owned: -F chain: "host:port" asked for, kept for
+					 * the close line once the handshake is freed */
 	struct timer timer;		/* handshake deadline, then idle timeout */
 	union sockaddr_any peer;	/* client address */
 	const char *why;		/* close reason for the log, or NULL */

@@ -101,5 +101,17 @@ uint64_t tstream_last_active(const struct tstream *ts);
 const char *tstream_target(const struct tstream *ts);
 /* A short reason for the log when the tunnel side ended the stream, or NULL. */
 const char *tstream_why(const struct tstream *ts);
+/* Why tunnel_open's cb said err, for the client's warn line ("no such name", ...). */
+const char *tunnel_open_strerror(int err);
+
+/*
+ * An open stream as the HTTP forwarding loop's upstream (app/upstream.h,
+ * tunnel_stream_io.c): u (ops upstream_tstream_ops) takes ts over, and
+ * upstream_close(u) frees it. detach gives it back (no request pending,
+ * else NULL), open and not bridged, for tstream_relay() (a CONNECT).
+ */
+struct upstream;
+void tstream_upstream_attach(struct upstream *u, struct tstream *ts);
+struct tstream *tstream_upstream_detach(struct upstream *u);
 
 #endif

@@ -212,6 +212,20 @@ struct tstream *tunnel_open(struct worker *w, const struct target *t, tstream_op
 	return ts;
 }
 
+const char *tunnel_open_strerror(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return "no such name";
+	case -EAGAIN:
+		return "resolver failure";
+	case -EACCES:
+		return "destination not allowed by the tunnel server";
+	default:
+		return strerror(-err);
+	}
+}
+
 void tclient_fini(struct worker *w)
 {
 	free(w->tun_client);

@@ -93,6 +93,7 @@ enum tstream_state {
 	TS_OPENING = 0,		/* client: OPEN sent, no answer yet */
 	TS_OPEN,		/* open, not bridged yet (server: dialling) */
 	TS_RELAYING,
+	TS_IO,			/* client: http_fwd's upstream (tunnel_stream_io.c) */
 	TS_DONE,		/* done() called */
 };
 
@@ -121,6 +122,9 @@ struct tstream {
 	bool released_called;
 	bool heap;			/* allocated by tunnel_open (client) */
 	char target[HOST_MAX + 8];	/* client: "host:port" asked for, for the log */
+	struct io_req *io_rd, *io_wr;	/* TS_IO: the owner's pending requests, borrowed */
+	size_t io_wlen;			/* TS_IO: bytes of io_wr lent to the mux */
+	bool io_linger;			/* TS_IO, let go: our FIN sent, waiting for theirs */
 };
 
 /* Peer core (tunnel_peer.c). */
@@ -160,6 +164,14 @@ void tstream_init(struct tstream *ts, struct tpeer *p, struct mux_stream *ms);
 void tstream_arm_open(struct tstream *ts, uint32_t ms);
 /* Undo tstream_init: free the mux stream, drop the peer reference. */
 void tstream_fini(struct tstream *ts);
+
+/* The -errno a stream reset for reason reports to its owner. */
+int tstream_reset_errno(const struct tstream *ts, uint8_t reason);
+
+/* TS_IO streams (tunnel_stream_io.c): the mux events of a stream used as an upstream. */
+void tsio_on_data(struct tstream *ts);
+void tsio_on_sent(struct tstream *ts);
+void tsio_on_reset(struct tstream *ts);
 
 /* Hooks from the peer core into the sides. */
 void tsrv_on_open(struct tpeer *p, struct mux_stream *ms, const struct mux_dest *d);

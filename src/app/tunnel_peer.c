@@ -755,7 +755,7 @@ const char *tstream_why(const struct tstream *ts)
 }
 
 /* The error a stream reset by the tunnel reports to its socket side. */
-static int reset_errno(const struct tstream *ts, uint8_t reason)
+int tstream_reset_errno(const struct tstream *ts, uint8_t reason)
 {
 	if (reason == MUX_R_DEAD && ts->p && ts->p->dead_err)
 		return ts->p->dead_err;
@@ -816,7 +816,7 @@ static void ts_on_open_result(struct tstream *ts, uint8_t reason)
 	ts->state = TS_DONE;
 	ts->released_called = true;	/* nothing of ours is in flight */
 	if (cb)
-		cb(ts->arg, reset_errno(ts, reason));
+		cb(ts->arg, tstream_reset_errno(ts, reason));
 }
 
 /*
@@ -858,10 +858,13 @@ static void ts_on_reset(struct tstream *ts, uint8_t reason)
 	case TS_OPEN:
 		/* Not bridged yet: a server stream still dialling ends now. */
 		if (ts->done)
-			tstream_finish(ts, reset_errno(ts, reason));
+			tstream_finish(ts, tstream_reset_errno(ts, reason));
 		return;
 	case TS_RELAYING:
-		tstream_finish(ts, reset_errno(ts, reason));
+		tstream_finish(ts, tstream_reset_errno(ts, reason));
+		return;
+	case TS_IO:
+		tsio_on_reset(ts);
 		return;
 	default:
 		return;
@@ -870,12 +873,18 @@ static void ts_on_reset(struct tstream *ts, uint8_t reason)
 
 static void ts_on_data(struct tstream *ts)
 {
-	if (ts->state == TS_RELAYING && !ts->wr.inflight)
+	if (ts->state == TS_IO)
+		tsio_on_data(ts);
+	else if (ts->state == TS_RELAYING && !ts->wr.inflight)
 		ts_start_write(ts);
 }
 
 static void ts_on_sent(struct tstream *ts)
 {
+	if (ts->state == TS_IO) {
+		tsio_on_sent(ts);
+		return;
+	}
 	if (ts->early) {
 		free(ts->early);
 		ts->early = NULL;
@@ -963,7 +972,7 @@ static void ts_on_read(struct io_req *req)
 		ts->up += (uint64_t)res;
 		ts->last_active = loop_now(l);
 		if (mux_stream_write(ts->ms, ts->buf, ts->blen) < 0) {
-			tstream_finish(ts, reset_errno(ts, ts->reason ? ts->reason : MUX_R_RESET));
+			tstream_finish(ts, tstream_reset_errno(ts, ts->reason ? ts->reason : MUX_R_RESET));
 			return;
 		}
 		if (last)
@@ -991,7 +1000,7 @@ static void ts_on_write(struct io_req *req)
 		return;
 	}
 	if (req->op == IO_POLL_OUT) {	/* the deferred end of a stream reset early */
-		tstream_finish(ts, reset_errno(ts, ts->reason ? ts->reason : MUX_R_RESET));
+		tstream_finish(ts, tstream_reset_errno(ts, ts->reason ? ts->reason : MUX_R_RESET));
 		return;
 	}
 	if (res <= 0) {
