@@ -218,6 +218,10 @@ def main():
 
     if a.client_close:
         s.close()
+        # Let sluice see the FIN first: a probe that lands before it is, to
+        # sluice, the awaited peer (it is relayed and the close line says
+        # eof instead of "client closed during BIND").
+        time.sleep(0.5)
         if not bnd_refuses(bip, bport, a.max_time):
             die(f"{bip}:{bport} still accepts after the client left")
         print("bnd closed after the client left")
