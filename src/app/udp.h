@@ -7,7 +7,9 @@
  * batches with non-blocking recvmmsg()/sendmmsg(), through one scratch
  * batch per worker (struct udp_batch). A batch is received and sent on
  * before the handler returns, so one scratch serves every UDP socket of a
- * worker. See docs/internals/udp.md.
+ * worker; the one exception, replies held for one send per loop turn
+ * (udp_hold_*), is flushed before anyone else gets the scratch. See
+ * docs/internals/udp.md.
  */
 #ifndef SLUICE_APP_UDP_H
 #define SLUICE_APP_UDP_H
