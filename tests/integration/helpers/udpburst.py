@@ -8,7 +8,8 @@
 
   udpburst.py run HOST PORT CLIENTS COUNT BURST
       CLIENTS sockets each send COUNT datagrams in bursts of BURST (all
-      clients' bursts interleaved, no pause). Datagram k of client c has a
+      clients' bursts interleaved, no pause; at most two rounds of bursts
+      in flight). Datagram k of client c has a
       size that repeats over runs (so runs of equal sizes, a shorter one at
       the end of a run, sizes above the GSO segment limit, and sizes that
       differ between clients) and a body made from (c, k). Every reply must
@@ -125,6 +126,12 @@ def run_main(args):
                 sent[i] += 1
         for i, c in enumerate(clients):
             drain(c, i)
+        # At most two rounds of bursts in flight: socket buffers, not speed, are tested.
+        wait_end = time.time() + 2
+        while sum(sent) - sum(got) > 2 * n * burst and time.time() < wait_end:
+            r, _, _ = select.select(clients, [], [], 0.2)
+            for c in r:
+                drain(c, clients.index(c))
     end = time.time() + float(os.environ.get("UDPKIT_WAIT", "5"))
     while time.time() < end and sum(got) < n * count:
         r, _, _ = select.select(clients, [], [], 0.5)
