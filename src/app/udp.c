@@ -8,7 +8,12 @@
 
 #include "app/worker.h"
 
-struct udp_batch *udp_batch_get(struct worker *w)
+static void on_flush(struct io_req *req)
+{
+	udp_hold_flush(container_of(req, struct udp_batch, flush_req));
+}
+
+struct udp_batch *udp_hold_batch(struct worker *w)
 {
 	struct udp_batch *b = w->udp;
 
@@ -23,7 +28,19 @@ struct udp_batch *udp_batch_get(struct worker *w)
 		free(b);
 		return NULL;
 	}
+	b->held_fd = -1;
+	b->loop = &w->loop;
+	b->flush_req.cb = on_flush;
 	w->udp = b;
+	return b;
+}
+
+struct udp_batch *udp_batch_get(struct worker *w)
+{
+	struct udp_batch *b = udp_hold_batch(w);
+
+	if (b && b->nheld)
+		udp_hold_flush(b);
 	return b;
 }
 
@@ -31,16 +48,73 @@ void udp_batch_free(struct worker *w)
 {
 	if (!w->udp)
 		return;
+	/* Normally run already: the worker drains its loop before it ends. */
+	if (w->udp->flush_req.inflight)
+		loop_drain(&w->loop);
 	free(w->udp->buf);
 	free(w->udp);
 	w->udp = NULL;
 }
 
+void udp_hold_flush(struct udp_batch *b)
+{
+	unsigned int n = b->nheld, dropped;
+
+	if (!n)
+		return;
+	b->nheld = 0;
+	b->held_slot = 0;
+	dropped = udp_send_flow(b->held_fd, b, n);
+	if (b->held_drops)
+		*b->held_drops += dropped;
+}
+
+void udp_hold_add(struct udp_batch *b, int fd, uint64_t *drops, unsigned int slot,
+		  const union sockaddr_any *addr)
+{
+	unsigned int k;
+	struct msghdr *h;
+
+	if (b->nheld && (b->held_fd != fd || b->held_drops != drops))
+		udp_hold_flush(b);
+	k = b->nheld++;
+	b->held_fd = fd;
+	b->held_drops = drops;
+	if (slot + 1 > b->held_slot)
+		b->held_slot = slot + 1;
+	b->out_addr[k] = *addr;
+	b->out_iov[k].iov_base = udp_slot(b, slot);
+	b->out_iov[k].iov_len = b->in[slot].msg_len;
+	h = &b->out[k].msg_hdr;
+	memset(h, 0, sizeof(*h));
+	h->msg_iov = &b->out_iov[k];
+	h->msg_iovlen = 1;
+	h->msg_name = &b->out_addr[k];
+	h->msg_namelen = addr_len(addr);
+	/* After the completions already queued: the rest of this loop turn. */
+	if (!b->flush_req.inflight)
+		loop_defer(b->loop, &b->flush_req);
+}
+
+void udp_hold_drop(struct udp_batch *b, int fd)
+{
+	if (b && b->nheld && b->held_fd == fd) {
+		b->nheld = 0;
+		b->held_slot = 0;
+	}
+}
+
 int udp_recv_batch(int fd, struct udp_batch *b, bool want_addr)
 {
+	return udp_recv_batch_at(fd, b, 0, want_addr);
+}
+
+int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, bool want_addr)
+{
+	struct mmsghdr *in = b->in + first;
 	int n;
 
-	for (unsigned int i = 0; i < UDP_BATCH; i++) {
+	for (unsigned int i = first; i < UDP_BATCH; i++) {
 		struct msghdr *h = &b->in[i].msg_hdr;
 
 		b->in_iov[i].iov_base = udp_slot(b, i);
@@ -55,13 +129,13 @@ int udp_recv_batch(int fd, struct udp_batch *b, bool want_addr)
 		b->in[i].msg_len = 0;
 	}
 	do
-		n = recvmmsg(fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(fd, in, UDP_BATCH - first, MSG_DONTWAIT, NULL);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 	for (int i = 0; i < n; i++)
-		if (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)
-			b->in[i].msg_len = 0;
+		if (in[i].msg_hdr.msg_flags & MSG_TRUNC)
+			in[i].msg_len = 0;
 	return n;
 }
 
@@ -106,6 +180,14 @@ unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n)
 #define GSO_SEG_MAX	1400
 #define GSO_FAILURES_MAX 16
 
+/* One GSO send has one destination: the same msg_name (or none, connected). */
+static bool same_dest(const struct msghdr *a, const struct msghdr *b)
+{
+	return a->msg_name == b->msg_name ||
+	       (a->msg_name && b->msg_name && a->msg_namelen == b->msg_namelen &&
+		memcmp(a->msg_name, b->msg_name, a->msg_namelen) == 0);
+}
+
 unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 {
 	unsigned int first[UDP_BATCH], count[UDP_BATCH], ng = 0, dropped = 0, done = 0;
@@ -120,7 +202,8 @@ unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 
 		if (sz > 0 && sz <= GSO_SEG_MAX) {
 			while (i + k < n && k < GSO_SEGS_MAX && b->out_iov[i + k].iov_len <= sz &&
-			       total + b->out_iov[i + k].iov_len <= GSO_BYTES_MAX) {
+			       total + b->out_iov[i + k].iov_len <= GSO_BYTES_MAX &&
+			       same_dest(&b->out[i].msg_hdr, &b->out[i + k].msg_hdr)) {
 				total += b->out_iov[i + k].iov_len;
 				k++;
 				if (b->out_iov[i + k - 1].iov_len < sz)

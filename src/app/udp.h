@@ -7,7 +7,9 @@
  * batches with non-blocking recvmmsg()/sendmmsg(), through one scratch
  * batch per worker (struct udp_batch). A batch is received and sent on
  * before the handler returns, so one scratch serves every UDP socket of a
- * worker. See docs/internals/udp.md.
+ * worker; the one exception, replies held for one send per loop turn
+ * (udp_hold_*), is flushed before anyone else gets the scratch. See
+ * docs/internals/udp.md.
  */
 #ifndef SLUICE_APP_UDP_H
 #define SLUICE_APP_UDP_H
@@ -24,8 +26,11 @@ struct worker;
 struct wlistener;
 struct io;
 
-/* Datagrams per recvmmsg()/sendmmsg() call. */
-#define UDP_BATCH	32
+/*
+ * Datagrams per recvmmsg()/sendmmsg() call, and slots in the scratch: 64
+ * so that replies of several sessions fit in one send (udp_fwd.c).
+ */
+#define UDP_BATCH	64
 /* recvmmsg() calls per readiness event before other sockets get a turn. */
 #define UDP_ROUNDS	8
 /* Room in front of each received datagram for a SOCKS5 UDP header (IP sources). */
@@ -49,11 +54,46 @@ struct udp_batch {
 	uint8_t gso_ctl[UDP_BATCH][32];	/* their UDP_SEGMENT cmsgs */
 	unsigned int gso_failures;	/* GSO refused (MTU, device): off after a few */
 	uint8_t *buf;			/* owned: UDP_BATCH slots of UDP_SLOT bytes */
+	/*
+	 * Held sends (udp_hold_*): out[0..nheld) wait in slots [0, held_slot)
+	 * to go out on held_fd in one sendmmsg() when the loop's current
+	 * completions have run (flush_req), or before anyone else uses the
+	 * scratch (udp_batch_get()).
+	 */
+	unsigned int nheld, held_slot;
+	int held_fd;
+	uint64_t *held_drops;		/* borrowed: where drops are counted */
+	struct loop *loop;		/* borrowed: the worker's */
+	struct io_req flush_req;	/* deferred on loop while nheld > 0 */
 };
 
-/* The worker's scratch, made on first use; NULL when out of memory. */
+/*
+ * The worker's scratch, made on first use; NULL when out of memory. Held
+ * sends go out first, so the caller has every slot.
+ */
 struct udp_batch *udp_batch_get(struct worker *w);
 void udp_batch_free(struct worker *w);
+
+/*
+ * Held sends: datagrams for one socket gathered over several handlers of a
+ * loop turn (replies of many sessions to one listener) and sent with one
+ * sendmmsg(). udp_hold_batch() is udp_batch_get() without the flush, for
+ * adding to the held run: receive into slots from b->held_slot
+ * (udp_recv_batch_at()), then udp_hold_add() each datagram. It is NULL
+ * when out of memory.
+ */
+struct udp_batch *udp_hold_batch(struct worker *w);
+/*
+ * Hold slot's msg_len bytes for fd, to addr (copied). drops (borrowed,
+ * must outlive the hold: udp_hold_drop() before it goes) counts datagrams
+ * the send drops. Flushes first when fd or drops differ from what is held.
+ */
+void udp_hold_add(struct udp_batch *b, int fd, uint64_t *drops, unsigned int slot,
+		  const union sockaddr_any *addr);
+/* Send what is held now. */
+void udp_hold_flush(struct udp_batch *b);
+/* fd is closing: forget what is held for it, unsent. */
+void udp_hold_drop(struct udp_batch *b, int fd);
 
 /* Start of datagram slot i's payload (after the headroom). */
 static inline uint8_t *udp_slot(struct udp_batch *b, unsigned int i)
@@ -68,6 +108,8 @@ static inline uint8_t *udp_slot(struct udp_batch *b, unsigned int i)
  * datagrams (MSG_TRUNC) have msg_len set to 0 and are the caller's to drop.
  */
 int udp_recv_batch(int fd, struct udp_batch *b, bool want_addr);
+/* The same into slots [first, UDP_BATCH): in[first..first+count) (first < UDP_BATCH). */
+int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, bool want_addr);
 
 /*
  * sendmmsg() b->out[0..n): each entry is tried; an entry that fails is
@@ -92,11 +134,11 @@ static inline void udp_poll(struct io *io, struct io_req *req, bool drained, io_
 }
 
 /*
- * Like udp_send_out() for datagrams that all go to one destination (a
- * connected socket, or the same msg_name): runs of equal-sized datagrams
- * go as one UDP GSO send (UDP_SEGMENT), which the kernel cuts back into
- * the same datagrams: far less per-datagram work on the way down. Falls
- * back to plain sends where GSO is refused. Returns datagrams dropped.
+ * Like udp_send_out(), with runs of equal-sized datagrams to one
+ * destination (a connected socket, or equal msg_names) sent as one UDP GSO
+ * send (UDP_SEGMENT), which the kernel cuts back into the same datagrams:
+ * far less per-datagram work on the way down. Falls back to plain sends
+ * where GSO is refused. Returns datagrams dropped.
  */
 unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n);
 

@@ -365,27 +365,43 @@ static void queue_pending(struct udp_sess *s, const uint8_t *data, size_t len)
 	s->npend++;
 }
 
-/* Send in[first..first+n) upstream on s in one sendmmsg() run. */
-static void flush_run(struct udp_sess *s, struct udp_batch *b, unsigned int first,
-		      unsigned int n)
+/*
+ * Client datagrams of one listener batch, grouped by session: each session
+ * gets its datagrams in one sendmmsg() (in arrival order, so per-client
+ * order is kept), however the clients interleave.
+ */
+struct up_groups {
+	struct udp_sess *sess[UDP_BATCH];	/* borrowed: per datagram, NULL = not sent */
+	struct udp_sess *uniq[UDP_BATCH];	/* borrowed: in order of first datagram */
+	unsigned int nuniq;
+};
+
+static void send_groups(struct udp_batch *b, struct up_groups *g, unsigned int n)
 {
-	unsigned int dropped;
+	for (unsigned int u = 0; u < g->nuniq; u++) {
+		struct udp_sess *s = g->uniq[u];
+		unsigned int k = 0, dropped;
 
-	if (!s || n == 0)
-		return;
-	for (unsigned int i = 0; i < n; i++) {
-		struct mmsghdr *m = &b->out[i];
+		for (unsigned int i = 0; i < n; i++) {
+			struct mmsghdr *m = &b->out[k];
 
-		b->out_iov[i].iov_base = b->in_iov[first + i].iov_base;
-		b->out_iov[i].iov_len = b->in[first + i].msg_len;
-		memset(&m->msg_hdr, 0, sizeof(m->msg_hdr));
-		m->msg_hdr.msg_iov = &b->out_iov[i];
-		m->msg_hdr.msg_iovlen = 1;
-		s->up_bytes += b->in[first + i].msg_len;
+			if (g->sess[i] != s)
+				continue;
+			g->sess[i] = NULL;
+			b->out_iov[k].iov_base = b->in_iov[i].iov_base;
+			b->out_iov[k].iov_len = b->in[i].msg_len;
+			memset(&m->msg_hdr, 0, sizeof(m->msg_hdr));
+			m->msg_hdr.msg_iov = &b->out_iov[k];
+			m->msg_hdr.msg_iovlen = 1;
+			s->up_bytes += b->in[i].msg_len;
+			k++;
+		}
+		touch(s);
+		dropped = udp_send_flow(s->io.fd, b, k);
+		s->up_dgrams += k - dropped;
+		s->dropped += dropped;
 	}
-	dropped = udp_send_flow(s->io.fd, b, n);
-	s->up_dgrams += n - dropped;
-	s->dropped += dropped;
+	g->nuniq = 0;
 }
 
 /* Client datagrams on the listener socket. */
@@ -394,6 +410,7 @@ static void on_listener(struct io_req *req)
 	struct wlistener *wl = container_of(req, struct wlistener, req);
 	struct udp_fwd *f = wl->udp;
 	struct udp_batch *b;
+	struct up_groups g;
 	bool drained = false;
 
 	if (req->res == -ECANCELED || f->closed || !io_is_open(&wl->io))
@@ -401,51 +418,57 @@ static void on_listener(struct io_req *req)
 	b = udp_batch_get(wl->w);
 	for (int round = 0; b && round < UDP_ROUNDS; round++) {
 		int n = udp_recv_batch(wl->io.fd, b, true);
-		struct udp_sess *run = NULL;
-		unsigned int run_first = 0, run_n = 0;
+		struct udp_sess *last = NULL;
 
 		if (n <= 0) {
 			drained = n == 0;
 			break;
 		}
+		g.nuniq = 0;
 		for (unsigned int i = 0; i < (unsigned int)n; i++) {
 			const union sockaddr_any *from = &b->in_addr[i];
-			uint32_t h = addr_hash(f, from);
 			struct udp_sess *s;
+			uint32_t h;
 
+			g.sess[i] = NULL;
 			if (b->in[i].msg_len == 0 && (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)) {
-				flush_run(run, b, run_first, run_n);
-				run = NULL;
-				run_n = 0;
 				f->dropped++;
 				continue;
 			}
-			if (run && run->hash == h && same_client(&run->client, from)) {
-				run_n++;
-				touch(run);
+			/* Clients send in bursts: most datagrams are the last one's. */
+			if (last && same_client(&last->client, from)) {
+				g.sess[i] = last;
 				continue;
 			}
-			/* Before any lookup that may evict the session of the run. */
-			flush_run(run, b, run_first, run_n);
-			run = NULL;
-			run_n = 0;
+			h = addr_hash(f, from);
 			s = lookup(f, from, h);
-			if (!s)
+			if (!s) {
+				/* A new session may evict one that has datagrams here: send those first. */
+				if (f->count >= f->max) {
+					send_groups(b, &g, i);
+					last = NULL;
+				}
 				s = sess_new(f, from, h);
+			}
 			if (!s) {
 				f->dropped++;
 				continue;
 			}
-			touch(s);
 			if (!io_is_open(&s->io)) {	/* still resolving */
+				touch(s);
 				queue_pending(s, udp_slot(b, i), b->in[i].msg_len);
 				continue;
 			}
-			run = s;
-			run_first = i;
-			run_n = 1;
+			last = s;
+			g.sess[i] = s;
+			for (unsigned int u = 0; u < g.nuniq; u++)
+				if (g.uniq[u] == s)
+					goto seen;
+			g.uniq[g.nuniq++] = s;
+seen:
+			;
 		}
-		flush_run(run, b, run_first, run_n);
+		send_groups(b, &g, (unsigned int)n);
 		if (n < UDP_BATCH) {	/* recvmmsg stops short only when the queue is empty */
 			drained = true;
 			break;
@@ -455,7 +478,12 @@ static void on_listener(struct io_req *req)
 		udp_poll(&wl->io, &wl->req, drained, on_listener);
 }
 
-/* Replies on a session's upstream socket go back to its client. */
+/*
+ * Replies on a session's upstream socket go back to its client. They are
+ * held (udp_hold_add) rather than sent at once: replies of every session
+ * that woke in this loop turn then go out on the listener socket in one
+ * sendmmsg().
+ */
 static void on_upstream(struct io_req *req)
 {
 	struct udp_sess *s = container_of(req, struct udp_sess, req);
@@ -470,11 +498,16 @@ static void on_upstream(struct io_req *req)
 	}
 	if (req->res < 0 && req->res != -ECANCELED)
 		goto rearm;
-	b = udp_batch_get(f->wl->w);
+	b = udp_hold_batch(f->wl->w);
 	for (int round = 0; b && round < UDP_ROUNDS && lfd >= 0; round++) {
-		int n = udp_recv_batch(s->io.fd, b, false);
-		unsigned int k = 0, dropped;
+		unsigned int first, k = 0;
+		int n;
 
+		/* Too little room after what is held: send that first. */
+		if (UDP_BATCH - b->held_slot < UDP_BATCH / 4)
+			udp_hold_flush(b);
+		first = b->held_slot;
+		n = udp_recv_batch_at(s->io.fd, b, first, false);
 		if (n == -ECONNREFUSED || n == -EHOSTUNREACH || n == -ENETUNREACH ||
 		    n == -EMSGSIZE) {
 			/* An ICMP error about an earlier datagram: the session goes on. */
@@ -485,29 +518,19 @@ static void on_upstream(struct io_req *req)
 			drained = n == 0;
 			break;
 		}
-		for (int i = 0; i < n; i++) {
-			struct mmsghdr *m = &b->out[k];
-
+		for (unsigned int i = first; i < first + (unsigned int)n; i++) {
 			if (b->in[i].msg_len == 0 && (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)) {
 				s->dropped++;
 				continue;
 			}
-			b->out_iov[k].iov_base = b->in_iov[i].iov_base;
-			b->out_iov[k].iov_len = b->in[i].msg_len;
-			memset(&m->msg_hdr, 0, sizeof(m->msg_hdr));
-			m->msg_hdr.msg_iov = &b->out_iov[k];
-			m->msg_hdr.msg_iovlen = 1;
-			m->msg_hdr.msg_name = &s->client;
-			m->msg_hdr.msg_namelen = addr_len(&s->client);
+			udp_hold_add(b, lfd, &f->dropped, i, &s->client);
 			s->down_bytes += b->in[i].msg_len;
 			k++;
 		}
-		dropped = udp_send_flow(lfd, b, k);
-		s->down_dgrams += k - dropped;
-		s->dropped += dropped;
+		s->down_dgrams += k;	/* the send's drops count on the listener */
 		if (k)
 			touch(s);
-		if (n < UDP_BATCH) {
+		if ((unsigned int)n < UDP_BATCH - first) {
 			drained = true;
 			break;
 		}
@@ -554,6 +577,8 @@ void udp_fwd_close(struct wlistener *wl)
 	if (!f || f->closed)
 		return;
 	f->closed = true;
+	/* Replies held for the listener socket would outlive it (and f->dropped). */
+	udp_hold_drop(wl->w->udp, wl->io.fd);
 	while (!list_is_empty(&f->lru))
 		sess_kill(list_entry(f->lru.next, struct udp_sess, lru), "shutdown");
 }

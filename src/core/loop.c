@@ -82,6 +82,15 @@ void loop_complete(struct loop *l, struct io_req *req, ssize_t res)
 	l->cq_tail = req;
 }
 
+void loop_defer(struct loop *l, struct io_req *req)
+{
+	if (req->inflight)
+		return;		/* already deferred */
+	req->inflight = true;
+	req->queued = false;
+	loop_complete(l, req, 0);
+}
+
 static unsigned int cq_drain(struct loop *l, unsigned int budget)
 {
 	unsigned int n = 0;

@@ -256,6 +256,14 @@ static inline void loop_timer_cancel(struct loop *l, struct timer *t)
 	timer_cancel(&l->timers, t);
 }
 
+/*
+ * Run req->cb (req->res 0) after the completions already queued, in this
+ * loop turn: work gathered over several callbacks (a batch of sends) goes
+ * out once at their end. req needs no io; it is inflight until then, and
+ * deferring it again meanwhile does nothing.
+ */
+void loop_defer(struct loop *l, struct io_req *req);
+
 /* For backends: queue a finished request for its callback. */
 void loop_complete(struct loop *l, struct io_req *req, ssize_t res);
 
