@@ -17,8 +17,9 @@
  * by nature, and splice() on io_uring would run in io-wq threads.
  * (IORING_OP_CONNECT would save the connect() syscall, but on 6.18 it
  * reported success for a connect that an ICMP host-unreachable ended;
- * IORING_OP_SHUTDOWN always runs in io-wq, so shutdown() stays a call.) SPLICE_OUT tries the splice at once, like epoll
- * with the write side known ready.
+ * IORING_OP_SHUTDOWN always runs in io-wq, so shutdown() stays a call.)
+ * SPLICE_OUT tries the splice at once, like epoll with the write side
+ * known ready.
  *
  * Cancelling (io_cancel, io_close) cannot complete a request while the
  * kernel still holds it: the kernel may yet write into its buffer, and its
