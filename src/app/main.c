@@ -332,6 +332,8 @@ int main(int argc, char **argv)
 		}
 	}
 	free(fds);
+	for (unsigned int k = 0; k < nworkers; k++)
+		workers[k].peers = workers;	/* accept balancing (worker.c) */
 	for (size_t i = 0; i < cfg.nlisteners; i++) {
 		char a[ADDR_STRLEN];
 

@@ -885,7 +885,7 @@ static void start_bind(struct session *s)
 		close_early(s, -ENOMEM, "out of memory");
 }
 
-void session_start(struct wlistener *wl, int fd)
+void session_start(struct wlistener *wl, int fd, const struct sockaddr_storage *peer)
 {
 	struct worker *w = wl->w;
 	struct session *s = pool_get(&w->session_pool);
@@ -901,7 +901,7 @@ void session_start(struct wlistener *wl, int fd)
 	s->wl = wl;
 	s->id = w->seq++ * w->nworkers + w->id;
 	s->start_ms = loop_now(&w->loop);
-	memcpy(&s->peer, &wl->peer, sizeof(s->peer));
+	memcpy(&s->peer, peer, sizeof(s->peer));
 	io_init(&s->client);
 	io_init(&s->upstream);
 	s->upstream.loop = &w->loop;
@@ -912,7 +912,7 @@ void session_start(struct wlistener *wl, int fd)
 		return;
 	}
 	list_add_tail(&w->sessions, &s->link);
-	w->nsessions++;
+	worker_session_added(w);
 
 	if (!ops->input) {		/* tcp://: straight to the fixed target */
 		start_egress(s, &wl->target);

@@ -59,7 +59,7 @@ struct session {
 };
 
 /* Take over an accepted fd. On failure the fd is closed. */
-void session_start(struct wlistener *wl, int fd);
+void session_start(struct wlistener *wl, int fd, const struct sockaddr_storage *peer);
 /* Close now (shutdown, grace over). */
 void session_kill(struct session *s, const char *why);
 /* A drain began: close now if idle between requests (HTTP keep-alive). */

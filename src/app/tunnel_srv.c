@@ -400,7 +400,7 @@ void tsrv_on_open(struct tpeer *p, struct mux_stream *ms, const struct mux_dest 
 	io_init(&ss->up);
 	ss->up.loop = &w->loop;
 	timer_init(&ss->idle, ss_on_idle);
-	w->nsessions++;
+	worker_session_added(w);
 	if (wl->cfg->target_host[0]) {
 		ss->t = wl->target;		/* the listener's fixed target */
 	} else {

@@ -86,6 +86,16 @@ struct worker {
 	struct list tun_srvs;		/* owned: tunnel:// listeners on this worker */
 	struct io evio;			/* eventfd: main -> worker wake-ups */
 	struct io_req evreq;
+	/*
+	 * Accept balancing (worker.c, hand_off): the one cross-worker path.
+	 * load is this worker's sessions plus connections handed to it and
+	 * not taken yet, read by the other workers' accepts.
+	 */
+	struct worker *peers;		/* borrowed: all workers (main's array), or NULL */
+	_Atomic bool running;		/* its loop runs (set by its own thread) */
+	_Atomic unsigned int load;
+	pthread_mutex_t ho_mu;		/* guards ho_head/ho_tail */
+	struct handoff *ho_head, *ho_tail; /* owned: accepted by another worker for us */
 };
 
 /*
@@ -103,6 +113,7 @@ void worker_join(struct worker *w);
 void worker_fini(struct worker *w);
 
 /* Called by sessions. */
+void worker_session_added(struct worker *w);
 void worker_session_gone(struct worker *w);
 
 /* The verifier thread's answer (auth_post_fn): queue it and wake the worker. */
