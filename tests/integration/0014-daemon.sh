@@ -11,7 +11,7 @@ start_echo
 LP=$(free_port)
 mkdir -p "$T/run"
 cd "$T/run" || fail "cd"
-sluice_cmd --daemon --pid-file sluice.pid --log-file sluice.log -L "tcp://127.0.0.1:$LP/127.0.0.1:$ECHO_PORT"
+sluice_cmd --daemon --pid-file sluice.pid --log-file sluice.log -L "tcp://127.0.0.1:$LP/127.0.0.1:$ECHO_PORT" "${BACKEND_ARGS[@]}"
 t0=$(now_ms)
 timeout 20 "${SLUICE_CMD[@]}" >"$T/daemon.out" 2>&1 </dev/null
 rc=$?

@@ -206,6 +206,17 @@ wait_for() {
 }
 
 # sluice_cmd ARGS...: fill the array SLUICE_CMD with the full command line.
+# SLUICE_IO_BACKEND=epoll|uring: run the suite on one event loop backend.
+# Under valgrind, epoll: valgrind cannot see the kernel write through
+# io_uring (false reports, and sluice stalls). Tests that run sluice
+# without start_sluice (0014's --daemon) add "${BACKEND_ARGS[@]}" too.
+BACKEND_ARGS=()
+if [ -n "${SLUICE_IO_BACKEND:-}" ]; then
+	BACKEND_ARGS=(--io-backend "$SLUICE_IO_BACKEND")
+elif [[ $SLUICE_WRAP == *valgrind* ]]; then
+	BACKEND_ARGS=(--io-backend epoll)
+fi
+
 sluice_cmd() {
 	SLUICE_CMD=()
 	[ -n "$SLUICE_NETNS" ] && SLUICE_CMD+=(ip netns exec "$SLUICE_NETNS")
@@ -251,13 +262,7 @@ start_sluice() {
 	done
 	_SLUICE_N=$((_SLUICE_N + 1))
 	SLUICE_LOG=$T/sluice.$_SLUICE_N.log
-	# SLUICE_IO_BACKEND=epoll|uring: run the suite on one event loop backend.
-	# Under valgrind, epoll: valgrind cannot see the kernel write through
-	# io_uring (false reports, and sluice stalls).
-	local backend=${SLUICE_IO_BACKEND:-}
-	[ -z "$backend" ] && [[ $SLUICE_WRAP == *valgrind* ]] && backend=epoll
-	[ -n "$backend" ] && set -- "$@" --io-backend "$backend"
-	sluice_cmd "$@"
+	sluice_cmd "$@" "${BACKEND_ARGS[@]}"
 	log "start: ${SLUICE_CMD[*]}"
 	"${SLUICE_CMD[@]}" >"$SLUICE_LOG" 2>&1 </dev/null &
 	SLUICE_PID=$!
