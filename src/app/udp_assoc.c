@@ -533,17 +533,17 @@ static void relay_arm(struct udp_assoc *a, bool drained)
 
 /* ---- the control connection ---- */
 
-static void ctl_read(struct udp_assoc *a);
-
-static void on_ctl(struct io_req *req)
+/*
+ * A control connection: the client's, or with -F the upstream's. Nothing
+ * is expected on either; its end (eof_err at EOF) ends the association.
+ */
+static void ctl_event(struct udp_assoc *a, struct io_req *req, int eof_err)
 {
-	struct udp_assoc *a = container_of(req, struct udp_assoc, ctl_req);
-
 	if (req->res > 0) {
-		pool_put(&a->w->bufs, req->buf);	/* nothing is expected here */
+		pool_put(&a->w->bufs, req->buf);
 		req->buf = NULL;
 		if (!a->closed)
-			ctl_read(a);
+			io_submit(req->io, req);	/* the same RECV again */
 		else
 			maybe_released(a);
 		return;
@@ -551,34 +551,23 @@ static void on_ctl(struct io_req *req)
 	if (a->closed)
 		maybe_released(a);
 	else
-		finish(a, (int)req->res);
+		finish(a, req->res == 0 ? eof_err : (int)req->res);
+}
+
+static void on_ctl(struct io_req *req)
+{
+	ctl_event(container_of(req, struct udp_assoc, ctl_req), req, 0);
+}
+
+/* The upstream's end is a reset of ours: the client must not think it was clean. */
+static void on_up_ctl(struct io_req *req)
+{
+	ctl_event(container_of(req, struct udp_assoc, up_req), req, -ECONNRESET);
 }
 
 static void ctl_read(struct udp_assoc *a)
 {
 	io_submit_op(a->ctl, &a->ctl_req, IO_RECV, NULL, 0, on_ctl);
-}
-
-/* -F: the upstream's control connection; its end ends the association too. */
-static void up_read(struct udp_assoc *a);
-
-static void on_up_ctl(struct io_req *req)
-{
-	struct udp_assoc *a = container_of(req, struct udp_assoc, up_req);
-
-	if (req->res > 0) {
-		pool_put(&a->w->bufs, req->buf);	/* a SOCKS5 server says nothing more */
-		req->buf = NULL;
-		if (!a->closed)
-			up_read(a);
-		else
-			maybe_released(a);
-		return;
-	}
-	if (a->closed)
-		maybe_released(a);
-	else
-		finish(a, req->res == 0 ? -ECONNRESET : (int)req->res);
 }
 
 static void up_read(struct udp_assoc *a)
