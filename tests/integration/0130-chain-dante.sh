@@ -7,6 +7,7 @@
 # HTTP 502; a port its rules block (Dante 0x02) -> SOCKS5 0x02 / HTTP 403.
 # Skipped when danted is missing, we are not root, or it cannot start here.
 . "$(dirname "$0")/lib.sh"
+. "$HELPERS/dante.sh"
 . "$HELPERS/px_lib.sh"
 . "$HELPERS/px_ext.sh"
 need python3 curl sha256sum danted
@@ -17,17 +18,9 @@ px_www_small
 CLOSED=$(free_port)
 BLOCKED=$(free_port)
 D=$(free_port)
-cat >"$T/danted.conf" <<CONF
-logoutput: stderr
-internal: 127.0.0.1 port = $D
-external: 127.0.0.1
-socksmethod: none
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass {
-	from: 127.0.0.0/8 to: 0.0.0.0/0
-}
+{
+	danted_conf_head "$D"
+	cat <<CONF
 socks block {
 	from: 127.0.0.0/8 to: 127.0.0.1/32 port = $BLOCKED
 	command: connect
@@ -37,6 +30,7 @@ socks pass {
 	command: connect
 }
 CONF
+} >"$T/danted.conf"
 bg danted danted -f "$T/danted.conf" -N 1
 DPID=$BG_PID
 for i in $(seq 1 50); do

@@ -9,6 +9,7 @@
 # closes.
 # Skipped when danted is missing, we are not root, or it cannot start here.
 . "$(dirname "$0")/lib.sh"
+. "$HELPERS/dante.sh"
 need python3 danted
 [ "$(id -u)" = 0 ] || skip "danted needs root to switch to user nobody"
 id nobody >/dev/null 2>&1 || skip "no user 'nobody' for danted"
@@ -20,17 +21,9 @@ bg echo python3 "$K" echo "$E" --log "$T/echo.log"
 D=$(free_port)
 A=$(free_port)
 wait_for 5 grep -qsE ":$(printf '%04X' "$E") 0+:0000 07 " /proc/net/udp || fail "udp echo did not start"
-cat >"$T/danted.conf" <<CONF
-logoutput: stderr
-internal: 127.0.0.1 port = $D
-external: 127.0.0.1
-socksmethod: none
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass {
-	from: 127.0.0.0/8 to: 0.0.0.0/0
-}
+{
+	danted_conf_head "$D"
+	cat <<CONF
 socks pass {
 	from: 127.0.0.0/8 to: 0.0.0.0/0
 	command: udpassociate
@@ -42,6 +35,7 @@ socks pass {
 	log: connect disconnect error
 }
 CONF
+} >"$T/danted.conf"
 bg danted danted -f "$T/danted.conf" -N 1
 DPID=$BG_PID
 for i in $(seq 1 50); do
