@@ -139,36 +139,55 @@ int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, bool want
 	return n;
 }
 
-unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n)
+enum { SEND_ALL, SEND_FULL, SEND_BAD };
+
+/*
+ * sendmmsg() m[*done, n) until all went (SEND_ALL), the socket has no room
+ * (SEND_FULL: UDP drops the rest, we do too) or message *done cannot go
+ * (SEND_BAD: EMSGSIZE..., the caller skips or resends it). EINTR is tried
+ * again, and so is one ECONNREFUSED in a row: an ICMP error queued on a
+ * connected socket fails the next send without sending it.
+ */
+static int send_run(int fd, struct mmsghdr *m, unsigned int n, unsigned int *done)
 {
-	unsigned int done = 0, dropped = 0;
 	bool retried = false;
 
-	while (done < n) {
-		int r = sendmmsg(fd, b->out + done, n - done, MSG_DONTWAIT);
+	while (*done < n) {
+		int r = sendmmsg(fd, m + *done, n - *done, MSG_DONTWAIT);
 
 		if (r > 0) {
-			done += (unsigned int)r;
+			*done += (unsigned int)r;
 			retried = false;
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
-			dropped += n - done;	/* no room: UDP drops, we do too */
-			break;
-		}
-		/*
-		 * An ICMP error queued on a connected socket (ECONNREFUSED...)
-		 * fails the next send without sending it: try that one again.
-		 */
-		if (!retried && r < 0 && errno == ECONNREFUSED) {
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+			return SEND_FULL;
+		if (r < 0 && errno == ECONNREFUSED && !retried) {
 			retried = true;
 			continue;
 		}
-		retried = false;
-		done++;
-		dropped++;
+		return SEND_BAD;
+	}
+	return SEND_ALL;
+}
+
+unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n)
+{
+	unsigned int done = 0, dropped = 0;
+
+	while (done < n) {
+		int st = send_run(fd, b->out, n, &done);
+
+		if (st == SEND_FULL) {
+			dropped += n - done;
+			break;
+		}
+		if (st == SEND_BAD) {
+			done++;
+			dropped++;
+		}
 	}
 	return dropped;
 }
@@ -191,7 +210,6 @@ static bool same_dest(const struct msghdr *a, const struct msghdr *b)
 unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 {
 	unsigned int first[UDP_BATCH], count[UDP_BATCH], ng = 0, dropped = 0, done = 0;
-	bool retried = false;
 
 	if (n < 2 || b->gso_failures >= GSO_FAILURES_MAX)
 		return udp_send_out(fd, b, n);
@@ -238,34 +256,23 @@ unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 		i += k;
 	}
 	while (done < ng) {
-		int r = sendmmsg(fd, b->gso + done, ng - done, MSG_DONTWAIT);
+		int st = send_run(fd, b->gso, ng, &done);
 
-		if (r > 0) {
-			done += (unsigned int)r;
-			retried = false;
-			continue;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+		if (st == SEND_FULL) {
 			for (; done < ng; done++)
 				dropped += count[done];
 			break;
 		}
-		if (r < 0 && errno == ECONNREFUSED && !retried) {
-			retried = true;		/* a queued ICMP error took this send */
+		if (st != SEND_BAD)
 			continue;
-		}
-		retried = false;
 		if (count[done] > 1) {
 			/* GSO refused here (MTU, no offload): this group the plain way. */
 			b->gso_failures++;
 			memmove(b->out, b->out + first[done], count[done] * sizeof(*b->out));
 			dropped += udp_send_out(fd, b, count[done]);
-			done++;
-			continue;
+		} else {
+			dropped++;	/* this one cannot go (EMSGSIZE...) */
 		}
-		dropped++;		/* this one cannot go (EMSGSIZE...) */
 		done++;
 	}
 	return dropped;
