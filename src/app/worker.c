@@ -14,6 +14,12 @@
 
 /* Pause after an accept error that says we are out of something. */
 #define ACCEPT_BACKOFF_MS	100
+/*
+ * With one fd left a worker accepts a client, fails to open the upstream
+ * socket and pauses again: one warning per listener and worker per this
+ * many ms, the rest counted into the next one.
+ */
+#define ACCEPT_WARN_MS		10000
 /* Cached free blocks per worker. */
 #define BUFS_CACHED		64
 #define SESSIONS_CACHED		1024
@@ -149,6 +155,26 @@ static void take_handoffs(struct worker *w, bool serve)
 	}
 }
 
+static void pause_warn(struct wlistener *wl, int err)
+{
+	struct worker *w = wl->w;
+	uint64_t now = loop_now(&w->loop);
+
+	wl->pause_logged = now >= wl->warn_after;
+	if (!wl->pause_logged) {
+		wl->pauses_quiet++;
+		return;
+	}
+	if (wl->pauses_quiet)
+		log_warn(w->log, "accept: %s; pausing accepts on %s (worker %u; %u more pauses since the last warning)",
+			 strerror(err), wl->cfg->url, w->id, wl->pauses_quiet);
+	else
+		log_warn(w->log, "accept: %s; pausing accepts on %s (worker %u)",
+			 strerror(err), wl->cfg->url, w->id);
+	wl->pauses_quiet = 0;
+	wl->warn_after = now + ACCEPT_WARN_MS;
+}
+
 static void on_accept(struct io_req *req)
 {
 	struct wlistener *wl = container_of(req, struct wlistener, req);
@@ -158,7 +184,9 @@ static void on_accept(struct io_req *req)
 	if (res >= 0) {
 		if (wl->paused) {
 			wl->paused = false;
-			log_info(w->log, "accept: resumed on %s (worker %u)", wl->cfg->url, w->id);
+			if (wl->pause_logged)
+				log_info(w->log, "accept: resumed on %s (worker %u)",
+					 wl->cfg->url, w->id);
 		}
 		if (!hand_off(wl, res))
 			session_start(wl, res, &wl->peer);
@@ -170,8 +198,7 @@ static void on_accept(struct io_req *req)
 		return;
 	if (is_resource_error(-res)) {
 		if (!wl->paused)
-			log_warn(w->log, "accept: %s; pausing accepts on %s (worker %u)",
-				 strerror(-res), wl->cfg->url, w->id);
+			pause_warn(wl, -res);
 		wl->paused = true;
 		loop_timer_arm(&w->loop, &wl->backoff, ACCEPT_BACKOFF_MS);
 		return;

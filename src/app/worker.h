@@ -37,6 +37,9 @@ struct wlistener {
 	const struct ingress_ops *ingress; /* by scheme */
 	struct worker *w;		/* back pointer */
 	bool paused;			/* waiting for fds to free up */
+	bool pause_logged;		/* this pause was warned about */
+	uint32_t pauses_quiet;		/* pauses not logged since the last warning */
+	uint64_t warn_after;		/* loop ms: the next pause may be logged */
 	bool deny_private;		/* proxy on a public address: no private targets */
 	struct udp_fwd *udp;		/* owned: udp:// sessions, or NULL (src/app/udp.h) */
 };
