@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# serial: iperf3 at full speed loads both cores
 # iperf3 through the forwarder: upload, download (-R) and 4 parallel streams
 # (-P 4) all complete and report a nonzero throughput.
 . "$(dirname "$0")/lib.sh"

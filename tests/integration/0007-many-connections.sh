@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# serial: 1,000 connections at once
 # 1,000 connections open at once through sluice, each echoing a unique
 # payload: all succeed, every one is logged closed, and sluice's fd count
 # goes back to its baseline afterwards.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# serial: 512 MiB each way loads both cores
 # 512 MiB in both directions at the same time through one connection: the
 # sha256 of what each side sent equals what the other side received, and
 # the close line counts exactly 512 MiB up and down.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# serial: measures sluice's CPU time
 # fd exhaustion (EMFILE) with 4 workers under a 64-fd limit: sluice logs
 # "accept: Too many open files; pausing accepts", stays alive without
 # spinning (< 0.5 s CPU over 2 s at exhaustion), and once the connections

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# serial: iperf3 at full speed loads both cores
 # iperf3 through tcp:// over tunnel:// on loopback, briefly: upload,
 # download (-R) and 4 parallel streams complete with nonzero throughput.
 . "$(dirname "$0")/lib.sh"

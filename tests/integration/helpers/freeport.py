@@ -5,6 +5,8 @@ Ports come from 20000-32767, below Linux's default ephemeral range
 (32768-60999), so no outgoing connection grabs one between this check and
 the test's own bind. Usage: freeport.py [STATEFILE]; STATEFILE lists ports
 already handed out in this test, which are never given twice.
+SLUICE_PORT_SLICE=K/N (set by tests/run.sh) narrows the range to its K-th of
+N slices, so tests running at the same time draw from disjoint ports.
 """
 import os
 import random
@@ -40,9 +42,15 @@ def main():
         socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
     except OSError:
         v6 = False
+    lo, hi = 20000, 32768
+    part = os.environ.get("SLUICE_PORT_SLICE", "")
+    if part:
+        k, n = (int(x) for x in part.split("/"))
+        width = (hi - lo) // n
+        lo, hi = lo + k * width, lo + (k + 1) * width
     rng = random.Random()
     for _ in range(2000):
-        port = rng.randrange(20000, 32768)
+        port = rng.randrange(lo, hi)
         if port in used or not is_free(port, v6):
             continue
         if state:
