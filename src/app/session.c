@@ -192,7 +192,10 @@ static void on_assoc_done(void *arg, int err)
 {
 	struct session *s = arg;
 
-	close_early(s, err, err ? NULL : "udp associate: control connection closed");
+	if (err == -ECANCELED)		/* udp_assoc_drain(): a clean close */
+		close_early(s, 0, "shutdown");
+	else
+		close_early(s, err, err ? NULL : "udp associate: control connection closed");
 }
 
 static void on_assoc_released(void *arg)
@@ -936,6 +939,8 @@ void session_drain(struct session *s)
 {
 	if (s->state == SESSION_FORWARDING)
 		http_fwd_drain(s->fwd);
+	else if (s->state == SESSION_UDP)
+		udp_assoc_drain(s->assoc);
 }
 
 void session_kill(struct session *s, const char *why)

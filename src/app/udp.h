@@ -210,6 +210,11 @@ void udp_assoc_start(struct udp_assoc *a, struct io *ctl, udp_assoc_done_fn done
 void udp_assoc_via(struct udp_assoc *a, struct io *up_ctl, const union sockaddr_any *relay);
 /* Stop: close the relay socket, cancel lookups. Idempotent; done is not called after it. */
 void udp_assoc_close(struct udp_assoc *a);
+/*
+ * The worker is shutting down: end (done with -ECANCELED) as soon as no
+ * datagram moved for a second, instead of waiting out the grace period.
+ */
+void udp_assoc_drain(struct udp_assoc *a);
 /* Requests still in flight: free only once this is false. */
 bool udp_assoc_is_busy(const struct udp_assoc *a);
 void udp_assoc_free(struct udp_assoc *a);

@@ -37,6 +37,7 @@
 #define NAME_TTL_MS	30000	/* then asked again (the worker's resolver caches too) */
 #define NAME_FAIL_MS	2000	/* a failed name is not asked again before this */
 #define QUEUED_MAX	32	/* datagrams waiting for names, per association */
+#define DRAIN_QUIET_MS	1000	/* at shutdown: an association quiet this long ends */
 
 struct qdgram {
 	struct qdgram *next;
@@ -74,6 +75,8 @@ struct udp_assoc {
 	void (*released)(void *arg);
 	void *arg;
 	struct udp_assoc_stats st;
+	struct timer drain;		/* udp_assoc_drain(): waiting for a quiet second */
+	uint64_t last_moved;		/* loop ms: a datagram last went either way */
 	bool pinned;			/* client port known */
 	bool deny_private;
 	bool v6;			/* relay socket is AF_INET6 (dual-stack) */
@@ -512,6 +515,8 @@ static void on_relay(struct io_req *req)
 			h->msg_name = &b->out_addr[j];
 			h->msg_namelen = addr_len(&b->out_addr[j]);
 		}
+		if (k)
+			a->last_moved = loop_now(a_loop(a));
 		dropped = udp_send_out(a->io.fd, b, k);
 		/* Drops are not told apart by direction; the totals stay right. */
 		a->st.up_dgrams += up;
@@ -577,6 +582,31 @@ static void up_read(struct udp_assoc *a)
 
 /* ---- life cycle ---- */
 
+/*
+ * Shutting down: UDP has no in-flight marker, so an exchange counts as done
+ * once nothing moved for DRAIN_QUIET_MS; then the association ends (the
+ * control connection is closed) instead of holding the exit for --grace.
+ */
+static void on_drain(struct timer *t)
+{
+	struct udp_assoc *a = container_of(t, struct udp_assoc, drain);
+	uint64_t now = loop_now(a_loop(a)), quiet = now - a->last_moved;
+
+	if (a->closed)
+		return;
+	if (quiet >= DRAIN_QUIET_MS) {
+		finish(a, -ECANCELED);
+		return;
+	}
+	loop_timer_arm(a_loop(a), &a->drain, DRAIN_QUIET_MS - quiet);
+}
+
+void udp_assoc_drain(struct udp_assoc *a)
+{
+	if (!a->closed && !timer_is_armed(&a->drain))
+		on_drain(&a->drain);
+}
+
 struct udp_assoc *udp_assoc_new(struct worker *w, const union sockaddr_any *client,
 				uint16_t announced_port, const union sockaddr_any *local,
 				bool deny_private, union sockaddr_any *bound, int *err)
@@ -592,6 +622,8 @@ struct udp_assoc *udp_assoc_new(struct worker *w, const union sockaddr_any *clie
 	a->w = w;
 	a->deny_private = deny_private;
 	io_init(&a->io);
+	timer_init(&a->drain, on_drain);
+	a->last_moved = loop_now(&w->loop);	/* a fresh one gets its quiet second too */
 	udp_addr_unmap(client, &a->client);
 	if (announced_port) {
 		addr_set_port(&a->client, announced_port);
@@ -658,6 +690,7 @@ void udp_assoc_close(struct udp_assoc *a)
 		return;
 	a->closed = true;
 	a->done = NULL;
+	loop_timer_cancel(a_loop(a), &a->drain);
 	for (struct name_ent *e = a->names; e; e = e->next) {
 		if (e->query) {
 			dns_query_cancel(e->query);
