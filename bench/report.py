@@ -24,6 +24,8 @@ MAIN_ROWS = [
     ("conn p99 latency us", "connrate", "conn_p99_us", "{:.0f}", True, True),
     ("conn p99.9 latency us", "connrate", "conn_p999_us", "{:.0f}", True, True),
     ("CPU us/conn", "connrate", "conn_cpu_us", "{:.1f}", False, True),
+    ("  client's own CPU us/conn", "connrate", "conn_client_cpu_us", "{:.1f}", True, True),
+    ("  echod's own CPU us/conn", "connrate", "conn_server_cpu_us", "{:.1f}", True, True),
     ("RSS B/idle conn ({n})", "rss", "rss_b_per_conn", "{:.0f}", False, True),
 ]
 RELAY_ROWS = [r for r in MAIN_ROWS if r[1] == "iperf"]

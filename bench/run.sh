@@ -553,17 +553,19 @@ kv_parse() {
 # connrate_one SECTION PEER ROUND: tools/connrate through PEER to echod; a
 # proxy peer (sluice-socks5, microsocks, ...) gets the handshake it speaks
 connrate_one() {
-	local section=$1 peer=$2 round=$3 c0='' c1 out d0 d1 mode=()
+	local section=$1 peer=$2 round=$3 c0='' c1 out d0 d1 e0 e1 mode=()
 	case "$peer" in
 	sluice-http|tinyproxy) mode=(--http-connect "127.0.0.1:$ECHOD_PORT") ;;
 	sluice-socks5|microsocks|dante) mode=(--socks5 "127.0.0.1:$ECHOD_PORT") ;;
 	esac
 	start_proxy "$peer" "$ECHOD_PORT" || return 1
 	[ -n "$PROXY_PID" ] && c0=$(cpu_ticks "$PROXY_PID")
+	e0=$(cpu_ticks "$ECHOD_PID")
 	d0=$(listen_drops)
 	out=$(timeout $((CONN_T + 30)) "$TOOLS/connrate" -p "$PROXY_PORT" -c "$CONN_C" \
 		-d "$CONN_T" "${mode[@]}" 2>"$TMP/connrate.err")
 	d1=$(listen_drops)
+	e1=$(cpu_ticks "$ECHOD_PID")
 	if [ -n "$PROXY_PID" ]; then
 		[ "$peer" = socat ] && wait_no_children "$PROXY_PID"
 		sleep 0.2 # let the last closes through
@@ -581,6 +583,14 @@ connrate_one() {
 	record "$section" conn_p999_us "$peer" "$round" "${KV[p999_us]}"
 	record "$section" conn_mean_us "$peer" "$round" "${KV[mean_us]}"
 	record "$section" conn_errors "$peer" "$round" "${KV[errors]}"
+	# The two ends' own cost per connection: what a proxy pays at least, as
+	# it is one server side (to the client) and one client side (upstream).
+	if [ "${KV[conns]}" -gt 0 ]; then
+		record "$section" conn_client_cpu_us "$peer" "$round" \
+			"$(awk -v c="${KV[cpu_s]:-0}" -v n="${KV[conns]}" 'BEGIN { printf "%.2f", c * 1e6 / n }')"
+		record "$section" conn_server_cpu_us "$peer" "$round" \
+			"$(awk -v c="$(cpu_delta_s "$e0" "$e1")" -v n="${KV[conns]}" 'BEGIN { printf "%.2f", c * 1e6 / n }')"
+	fi
 	local line
 	line=$(printf '%-8s %6.0f conn/s  mean %6d us  p50 %6d  p99 %6d  p99.9 %7d  errors %s' \
 		"$peer" "${KV[rate]}" "${KV[mean_us]}" "${KV[p50_us]}" "${KV[p99_us]}" \

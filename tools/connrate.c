@@ -11,8 +11,11 @@
  * ones in flight are abandoned and one line is printed:
  *
  *   connrate conns=N secs=S rate=R errors=E mean_us=.. p50_us=.. p90_us=.. p99_us=..
- *            p999_us=.. max_us=..
+ *            p999_us=.. max_us=.. cpu_s=..
  *
+ * cpu_s is connrate's own CPU time (user + system), the cost of the client
+ * side of each connection on this machine: the floor for a proxy, which
+ * pays for one client side (its upstream connection) and one server side.
  * conns counts only complete exchanges (reply fully read); latency is from
  * the connect() call to the last reply byte. errors counts refused, reset,
  * short and timed-out (> 5 s) connections; the first error's text goes to
@@ -625,11 +628,16 @@ int main(int argc, char **argv)
 	qsort(all, total, sizeof(*all), cmp_u32);
 	double el = (double)(t1 - t0) / 1e9, sum = 0;
 
+	struct rusage ru;
+
 	for (size_t i = 0; i < total; i++)
 		sum += all[i];
+	getrusage(RUSAGE_SELF, &ru);
 	printf("connrate conns=%zu secs=%.3f rate=%.1f errors=%llu mean_us=%.0f p50_us=%u "
-	       "p90_us=%u p99_us=%u p999_us=%u max_us=%u\n", total, el, (double)total / el,
+	       "p90_us=%u p99_us=%u p999_us=%u max_us=%u cpu_s=%.3f\n", total, el, (double)total / el,
 	       errors, total ? sum / (double)total : 0.0, pct(all, total, 50), pct(all, total, 90), pct(all, total, 99),
-	       pct(all, total, 99.9), total ? all[total - 1] : 0);
+	       pct(all, total, 99.9), total ? all[total - 1] : 0,
+	       (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	return total ? 0 : 1;
 }
