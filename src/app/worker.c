@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -159,6 +160,7 @@ static void pause_warn(struct wlistener *wl, int err)
 {
 	struct worker *w = wl->w;
 	uint64_t now = loop_now(&w->loop);
+	char more[64] = "";
 
 	wl->pause_logged = now >= wl->warn_after;
 	if (!wl->pause_logged) {
@@ -166,11 +168,10 @@ static void pause_warn(struct wlistener *wl, int err)
 		return;
 	}
 	if (wl->pauses_quiet)
-		log_warn(w->log, "accept: %s; pausing accepts on %s (worker %u; %u more pauses since the last warning)",
-			 strerror(err), wl->cfg->url, w->id, wl->pauses_quiet);
-	else
-		log_warn(w->log, "accept: %s; pausing accepts on %s (worker %u)",
-			 strerror(err), wl->cfg->url, w->id);
+		snprintf(more, sizeof(more), "; %u more pauses since the last warning",
+			 wl->pauses_quiet);
+	log_warn(w->log, "accept: %s; pausing accepts on %s (worker %u%s)",
+		 strerror(err), wl->cfg->url, w->id, more);
 	wl->pauses_quiet = 0;
 	wl->warn_after = now + ACCEPT_WARN_MS;
 }
