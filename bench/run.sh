@@ -540,6 +540,20 @@ start_echod() {
 	wait_listen "$ECHOD_PORT" "$ECHOD_PID" || die "echod did not start: $(cat "$TMP/echod.log")"
 }
 
+# fresh_echod: echod again, on a port no socket uses. A connrate run leaves
+# ~28k TIME_WAIT sockets toward echod's port (the whole ephemeral range), and
+# every later connect() to that port must search past them: without this,
+# each peer paid for the runs before it (haproxy's CPU per connection rose
+# from 110 to 131 us between rounds, sluice's from 75 to 96).
+fresh_echod() {
+	if [ -n "$ECHOD_PID" ]; then
+		kill "$ECHOD_PID" 2>/dev/null
+		wait "$ECHOD_PID" 2>/dev/null
+		ECHOD_PID=''
+	fi
+	start_echod
+}
+
 # kv_parse "k=v k=v ...": into the global associative array KV
 declare -A KV
 kv_parse() {
@@ -554,6 +568,7 @@ kv_parse() {
 # proxy peer (sluice-socks5, microsocks, ...) gets the handshake it speaks
 connrate_one() {
 	local section=$1 peer=$2 round=$3 c0='' c1 out d0 d1 e0 e1 mode=()
+	fresh_echod
 	case "$peer" in
 	sluice-http|tinyproxy) mode=(--http-connect "127.0.0.1:$ECHOD_PORT") ;;
 	sluice-socks5|microsocks|dante) mode=(--socks5 "127.0.0.1:$ECHOD_PORT") ;;
