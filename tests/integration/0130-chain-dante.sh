@@ -31,14 +31,7 @@ socks pass {
 }
 CONF
 } >"$T/danted.conf"
-bg danted danted -f "$T/danted.conf" -N 1
-DPID=$BG_PID
-for i in $(seq 1 50); do
-	port_listening "$D" && break
-	pid_alive "$DPID" || skip "danted cannot run here: $(tail -n 3 "$T/danted.log" | tr '\n' ' ')"
-	sleep 0.1
-done
-port_listening "$D" || skip "danted did not listen within 5 s: $(tail -n 3 "$T/danted.log" | tr '\n' ' ')"
+start_danted "$D"
 
 F=$(free_port)
 start_sluice -F "socks5://127.0.0.1:$D" -L "proxy://127.0.0.1:$F"
