@@ -9,7 +9,7 @@ K=$HELPERS/udpkit.py
 
 E=$(free_port)
 bg echo python3 "$K" echo "$E"
-wait_for 5 grep -qsE ":$(printf '%04X' "$E") 0+:0000 07 " /proc/net/udp || fail "udp echo did not start"
+wait_for 5 udp_bound "$E" || fail "udp echo did not start"
 
 P4=$(free_port)		# [::] -> 127.0.0.1 (both client families)
 P6=$(free_port)		# [::1] -> [::1]

@@ -11,7 +11,7 @@ K=$HELPERS/udpkit.py
 
 E=$(free_port)
 bg echo python3 "$K" echo "$E"
-wait_for 5 grep -qsE ":$(printf '%04X' "$E") 0+:0000 07 " /proc/net/udp || fail "udp echo did not start"
+wait_for 5 udp_bound "$E" || fail "udp echo did not start"
 DEAD=$(free_port)	# nothing listens here: the kernel answers port unreachable
 P=$(free_port)
 PD=$(free_port)

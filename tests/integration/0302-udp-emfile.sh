@@ -10,7 +10,7 @@ K=$HELPERS/udpkit.py
 
 E=$(free_port)
 bg echo python3 "$K" echo "$E"
-wait_for 5 grep -qsE ":$(printf '%04X' "$E") 0+:0000 07 " /proc/net/udp || fail "udp echo did not start"
+wait_for 5 udp_bound "$E" || fail "udp echo did not start"
 P=$(free_port)
 SLUICE_PREFIX=(prlimit "--nofile=40:40" --)
 start_sluice -w 1 --udp-timeout 1s -L "udp://127.0.0.1:$P/127.0.0.1:$E"

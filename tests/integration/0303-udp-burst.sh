@@ -11,7 +11,7 @@ B=$HELPERS/udpburst.py
 
 E=$(free_port)
 bg echo python3 "$B" echo "$E"
-wait_for 5 grep -qsE ":$(printf '%04X' "$E") 0+:0000 07 " /proc/net/udp || fail "udp echo did not start"
+wait_for 5 udp_bound "$E" || fail "udp echo did not start"
 
 for w in 1 2; do
 	P=$(free_port)

@@ -13,7 +13,7 @@ K=$HELPERS/udpkit.py
 
 E=$(free_port)
 bg echo python3 "$K" echo "$E" --log "$T/echo.log"
-wait_for 5 grep -qsE ":$(printf '%04X' "$E") 0+:0000 07 " /proc/net/udp || fail "udp echo did not start"
+wait_for 5 udp_bound "$E" || fail "udp echo did not start"
 S5=$(free_port)
 PP=$(free_port)
 start_sluice -w 2 -L "socks5://127.0.0.1:$S5" -L "proxy://127.0.0.1:$PP"

@@ -15,7 +15,7 @@ C=$HELPERS/udpchain.py
 
 E=$(free_port)
 bg echo python3 "$K" echo "$E" --log "$T/echo.log"
-wait_for 5 grep -qsE ":$(printf '%04X' "$E") 0+:0000 07 " /proc/net/udp || fail "udp echo did not start"
+wait_for 5 udp_bound "$E" || fail "udp echo did not start"
 v6=
 has_ipv6 || v6=--no-v6
 

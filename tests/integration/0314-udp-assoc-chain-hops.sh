@@ -17,7 +17,7 @@ B=$(free_port)
 M=$(free_port)
 A=$(free_port)
 G=$(free_port)
-wait_for 5 grep -qsE ":$(printf '%04X' "$E") 0+:0000 07 " /proc/net/udp || fail "udp echo did not start"
+wait_for 5 udp_bound "$E" || fail "udp echo did not start"
 v6=
 has_ipv6 || v6=--no-v6
 

@@ -20,7 +20,7 @@ E=$(free_port)
 bg echo python3 "$K" echo "$E" --log "$T/echo.log"
 D=$(free_port)
 A=$(free_port)
-wait_for 5 grep -qsE ":$(printf '%04X' "$E") 0+:0000 07 " /proc/net/udp || fail "udp echo did not start"
+wait_for 5 udp_bound "$E" || fail "udp echo did not start"
 {
 	danted_conf_head "$D"
 	cat <<CONF

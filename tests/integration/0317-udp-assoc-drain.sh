@@ -9,7 +9,7 @@ need python3
 
 E=$(free_port)
 bg echo python3 "$HELPERS/udpkit.py" echo "$E" --log "$T/echo.log"
-wait_for 5 grep -qsE ":$(printf '%04X' "$E") 0+:0000 07 " /proc/net/udp || fail "udp echo did not start"
+wait_for 5 udp_bound "$E" || fail "udp echo did not start"
 S5=$(free_port)
 start_sluice -w 1 --grace 10 -L "socks5://127.0.0.1:$S5"
 
