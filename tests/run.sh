@@ -19,8 +19,6 @@
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-# Debian's tools first (see tests/integration/lib.sh).
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 FILTER=${1:-*}
 TEST_TIMEOUT=${SLUICE_TEST_TIMEOUT:-120}
 export SLUICE_BIN=${SLUICE_BIN:-build/sluice}
