@@ -498,8 +498,16 @@ void tpeer_service(struct tpeer *p)
 void tpeer_close(struct tpeer *p, const char *why)
 {
 	if (p->state == TPEER_UP && !p->busy) {
+		/*
+		 * Best effort, but not held back by pacing or the window: the
+		 * arq goes now, and a GOAWAY left queued behind a paced message
+		 * leaves the peer to find out by its keepalive timeout.
+		 */
 		mux_goaway(p->mux, MUX_R_CANCEL);
-		peer_output(p);		/* best effort: out before the arq goes */
+		peer_output(p);
+		arq_flush_final(p->arq, now_of(p));
+		if (p->ep)
+			tep_flush(p->ep);
 	}
 	tpeer_die(p, -ECANCELED, why);
 }

@@ -137,6 +137,7 @@ struct arq {
 	uint32_t probe_wait;
 
 	bool dead;
+	bool last_words;	/* arq_flush_final: past pacing and cwnd */
 	uint8_t *pkt;		/* mtu bytes being assembled */
 	size_t pkt_len;
 	struct arq_stats st;
@@ -475,29 +476,36 @@ static void bw_update(struct arq *a, const struct arq_seg *s, uint32_t acked_seg
 	send_el = s->xmit_ts - s->first_ts_at_send;
 	ack_el = a->delivered_ts - s->del_ts_at_send;
 	iv = send_el > ack_el ? send_el : ack_el;
-	if (iv > 0) {
-		rate = (a->delivered - s->del_at_send) * 1000 / iv;
-		/*
-		 * Max filter over the last ARQ_BW_ROUNDS rounds. Old rounds
-		 * expire only when a sample is taken, and app-limited samples
-		 * count only when they raise the estimate: a quiet spell (an
-		 * interactive session) keeps the estimate, so the next bulk
-		 * transfer starts at full rate instead of probing up again.
-		 */
-		if (!s->app_limited || rate > a->btl_bw) {
-			uint32_t k = (uint32_t)(a->round_count % ARQ_BW_ROUNDS);
+	/*
+	 * Sent and acked inside one tick of the ms clock (loopback, a LAN):
+	 * the true interval is under 1 ms, so bytes per ms is a lower bound
+	 * of the rate -- safe for a max filter. Dropping such samples left
+	 * the estimate to the rare one that spanned a tick, often a 14-byte
+	 * stream open, which then paced 1,000-byte messages 25 ms apart.
+	 */
+	if (iv == 0)
+		iv = 1;
+	rate = (a->delivered - s->del_at_send) * 1000 / iv;
+	/*
+	 * Max filter over the last ARQ_BW_ROUNDS rounds. Old rounds
+	 * expire only when a sample is taken, and app-limited samples
+	 * count only when they raise the estimate: a quiet spell (an
+	 * interactive session) keeps the estimate, so the next bulk
+	 * transfer starts at full rate instead of probing up again.
+	 */
+	if (!s->app_limited || rate > a->btl_bw) {
+		uint32_t k = (uint32_t)(a->round_count % ARQ_BW_ROUNDS);
 
-			if (a->bw_round[k] != a->round_count) {
-				a->bw_round[k] = a->round_count;
-				a->bw_slot[k] = 0;
-			}
-			if (rate > a->bw_slot[k])
-				a->bw_slot[k] = rate;
-			for (i = 0; i < ARQ_BW_ROUNDS; i++)
-				if (a->round_count - a->bw_round[i] < ARQ_BW_ROUNDS && a->bw_slot[i] > best)
-					best = a->bw_slot[i];
-			a->btl_bw = best;
+		if (a->bw_round[k] != a->round_count) {
+			a->bw_round[k] = a->round_count;
+			a->bw_slot[k] = 0;
 		}
+		if (rate > a->bw_slot[k])
+			a->bw_slot[k] = rate;
+		for (i = 0; i < ARQ_BW_ROUNDS; i++)
+			if (a->round_count - a->bw_round[i] < ARQ_BW_ROUNDS && a->bw_slot[i] > best)
+				best = a->bw_slot[i];
+		a->btl_bw = best;
 	}
 	a->first_sent_ts = s->xmit_ts;
 
@@ -939,9 +947,24 @@ static void seg_transmit(struct arq *a, struct arq_seg *s)
 
 static uint64_t pacing_rate(const struct arq *a)
 {
+	uint64_t rate, floor;
+
 	if (!a->p.pacing || !a->btl_bw)
 		return 0;
-	return a->btl_bw * a->pacing_gain / 100;
+	rate = a->btl_bw * a->pacing_gain / 100;
+	/*
+	 * In start-up, never slower than the initial window per round trip
+	 * at start-up gain (BBR's initial pacing rate): until a sample that
+	 * is not app-limited arrives, the estimate comes from whatever small
+	 * messages the application sent, and is no measure of the link.
+	 */
+	if (a->mode == ARQ_STARTUP) {
+		floor = (uint64_t)ARQ_CWND_INIT * a->mss * 1000 / (a->srtt ? a->srtt : 1) *
+			ARQ_GAIN_HIGH / 100;
+		if (rate < floor)
+			rate = floor;
+	}
+	return rate;
 }
 
 static void tokens_refill(struct arq *a)
@@ -976,6 +999,8 @@ static bool window_open(const struct arq *a)
 		return false;
 	if (sndiff(a->rmt_limit, a->snd_nxt) <= 0)
 		return false;
+	if (a->last_words)
+		return true;
 	if (!a->p.no_cwnd)
 		return pipe < a->cwnd;
 	if (!a->p.snd_wnd)
@@ -985,7 +1010,7 @@ static bool window_open(const struct arq *a)
 
 static bool pacing_allows(const struct arq *a)
 {
-	return !pacing_rate(a) || a->tokens > 0;
+	return a->last_words || !pacing_rate(a) || a->tokens > 0;
 }
 
 static void send_retransmits(struct arq *a)
@@ -1158,6 +1183,13 @@ void arq_flush(struct arq *a, uint64_t now_ms)
 	send_retransmits(a);
 	send_new(a);
 	pkt_emit(a);
+}
+
+void arq_flush_final(struct arq *a, uint64_t now_ms)
+{
+	a->last_words = true;
+	arq_flush(a, now_ms);
+	a->last_words = false;
 }
 
 void arq_tick(struct arq *a, uint64_t now_ms)

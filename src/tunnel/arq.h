@@ -116,6 +116,12 @@ size_t arq_recv_avail(const struct arq *a);
 void arq_flush(struct arq *a, uint64_t now_ms);	/* send what can go now (call after arq_send) */
 void arq_tick(struct arq *a, uint64_t now_ms);	/* acks, retransmits, window probes */
 /*
+ * Last words before the engine is freed (a GOAWAY at shutdown): everything
+ * queued goes out now, past pacing and the congestion window, since no one
+ * will be around to send it later. The peer's receive window still holds.
+ */
+void arq_flush_final(struct arq *a, uint64_t now_ms);
+/*
  * Absolute ms for the next tick: now_ms when acks are pending or data could
  * go at once; otherwise the earliest of a retransmission timeout, the pacing
  * release of queued data, a window probe and now_ms + interval_ms.

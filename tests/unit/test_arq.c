@@ -546,6 +546,135 @@ static void test_malformed(void)
 	arq_free(a);
 }
 
+/* ---- an interactive session: small exchanges, then the last words ---- */
+
+/* Run the link until engine `to` has n bytes to read; returns the time taken. */
+static uint64_t until_avail(struct link *l, int to, size_t n, uint64_t limit_ms)
+{
+	uint64_t t0 = l->now;
+
+	while (arq_recv_avail(l->e[to]) < n && l->now - t0 < limit_ms) {
+		link_deliver(l);
+		link_tick(l);
+		if (arq_recv_avail(l->e[to]) >= n)
+			break;
+		l->now++;
+	}
+	return l->now - t0;
+}
+
+/*
+ * A fresh session carrying request/reply traffic (a tunnel's first streams
+ * on loopback): the one delivery sample that happened to span a tick of the
+ * 1 ms clock (a 40-byte open) must not set the pace of what follows. Each
+ * 1,000-byte message arrives at once, not after the ~25 ms that pacing at a
+ * few dozen bytes per ms made it wait.
+ */
+static void test_interactive_start(void)
+{
+	struct link l;
+	struct link_out o[2];
+	struct arq_params p;
+	struct arq_stats st;
+	static uint8_t buf[4096];
+	uint64_t worst = 0, t;
+	int i, k;
+
+	params(&p);
+	setup(&l, o, &p, 9);
+	/* the first round trip crosses a tick of the engine's 1 ms clock */
+	for (i = 0; i < 2; i++)
+		l.d[i].delay_ms = 1;
+	/* a stream open and its answer: a few dozen bytes */
+	CHECK_EQ_INT(arq_send(l.e[0], buf, 40), 40);
+	arq_flush(l.e[0], l.now);
+	until_avail(&l, 1, 40, 1000);
+	CHECK_EQ_INT(arq_recv(l.e[1], buf, sizeof(buf)), 40);
+	CHECK_EQ_INT(arq_send(l.e[1], buf, 20), 20);
+	arq_flush(l.e[1], l.now);
+	until_avail(&l, 0, 20, 1000);
+	CHECK_EQ_INT(arq_recv(l.e[0], buf, sizeof(buf)), 20);
+	/* then loopback: a round trip well under 1 ms; echoes, as 0403 does */
+	for (i = 0; i < 2; i++)
+		l.d[i].delay_ms = 0;
+	for (k = 0; k < 6; k++) {
+		for (i = 0; i < 2; i++) {
+			CHECK_EQ_INT(arq_send(l.e[i], buf, 1000), 1000);
+			arq_flush(l.e[i], l.now);
+			t = until_avail(&l, 1 - i, 1000, 1000);
+			if (t > worst)
+				worst = t;
+			CHECK_EQ_INT(arq_recv(l.e[1 - i], buf, sizeof(buf)), 1000);
+		}
+	}
+	arq_get_stats(l.e[0], &st);
+	printf("interactive start: worst message %llu ms, btl_bw %llu B/s, pacing %llu B/s\n",
+	       (unsigned long long)worst, (unsigned long long)st.btl_bw,
+	       (unsigned long long)st.pacing_rate);
+	CHECK(worst <= 2);
+	teardown(&l);
+}
+
+/*
+ * The last words: an engine in the middle of a paced bulk transfer queues a
+ * few more bytes (a GOAWAY) and is freed right after arq_flush_final. On a
+ * clean link the peer still gets every byte, with no retransmission; the
+ * plain arq_flush would have left the tail queued behind pacing and cwnd.
+ */
+static void last_words(bool final)
+{
+	struct link l;
+	struct link_out o[2];
+	struct xfer x;
+	struct arq_params p;
+	struct arq *gone;
+	static uint8_t buf[65536];
+	uint64_t got = 0, t;
+	size_t n;
+	int i;
+
+	params(&p);
+	setup(&l, o, &p, 11);
+	memset(&x, 0, sizeof(x));
+	for (i = 0; i < 2; i++) {
+		l.d[i].delay_ms = 5;
+		l.d[i].rate_bpms = 2000;	/* 16 Mbit/s */
+		l.d[i].qlimit = 4 << 20;	/* no tail drop */
+	}
+	x.total[0] = 400000;
+	x.max_write = 20000;
+	x.paused[1] = true;		/* B's reads are counted below */
+	CHECK(!link_run(&l, &x, 60, false));
+	CHECK(arq_unacked(l.e[0]) > 100000);	/* mid-transfer: much still queued */
+	CHECK_EQ_INT(arq_send(l.e[0], (const uint8_t *)"bye", 3), 3);
+	if (final)
+		arq_flush_final(l.e[0], l.now);
+	else
+		arq_flush(l.e[0], l.now);
+	/* A is gone: a fresh engine takes its acks and sends nothing */
+	gone = l.e[0];
+	l.e[0] = arq_new(&p, l.now, link_output, &o[0]);
+	CHECK(l.e[0] != NULL);
+	for (t = l.now + 5000; l.now < t; l.now++) {
+		link_deliver(&l);
+		while ((n = arq_recv(l.e[1], buf, sizeof(buf))) > 0)
+			got += n;
+		link_tick(&l);
+	}
+	if (final)
+		CHECK_EQ_INT(got, x.sent[0] + 3);
+	else
+		CHECK(got < x.sent[0] + 3);
+	arq_free(gone);
+	teardown(&l);
+}
+
+static void test_last_words(void)
+{
+	last_words(true);
+	last_words(false);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -557,6 +686,8 @@ int main(void)
 	RUN(test_rto);
 	RUN(test_zero_window);
 	RUN(test_adaptive_window);
+	RUN(test_interactive_start);
+	RUN(test_last_words);
 	RUN(test_integrity);
 	return unit_done();
 }
