@@ -5,9 +5,11 @@
  *         [--reorder PCT] [--reorder-gap MS] [--dup PCT] [--rate MBIT]
  *         [--queue KB] [--seed N]
  *
- * Datagrams arriving on the listen address are forwarded to the target from
- * one upstream socket; replies from the target go back to the last client
- * address seen. Each direction is impaired the same way, independently:
+ * Datagrams arriving on the listen address are forwarded to the target, like
+ * a NAT: each client address gets its own upstream socket (up to
+ * LOSSY_MAX_FLOWS; then the least recently active one is reused), and the
+ * target's replies on it go back to that client only. Every flow shares one
+ * link: each direction is impaired the same way, independently:
  * loss, duplication, a rate cap with a tail-drop queue (--queue, default
  * 1024 KB), one-way delay plus uniform jitter, and --reorder PCT of packets
  * held back an extra --reorder-gap ms (default 10) so later ones overtake
@@ -32,11 +34,14 @@
 
 #define LOSSY_MAX_DGRAM 65536
 #define LOSSY_MAX_PKTS	65536	/* held datagrams, all directions (memory bound) */
+#define LOSSY_MAX_FLOWS	64	/* client addresses with an upstream socket */
 
 struct pkt {
 	uint64_t at_us;		/* when to send */
 	uint64_t seq;		/* FIFO among equal times */
 	int dir;		/* 0: client -> target, 1: target -> client */
+	unsigned int flow;	/* index in flows[] */
+	uint64_t gen;		/* flows[flow].gen when queued: a reused slot drops it */
 	size_t len;
 	uint8_t *data;		/* owned */
 };
@@ -44,6 +49,15 @@ struct pkt {
 struct dir_state {
 	uint64_t busy_us;	/* rate-capped wire busy until */
 	uint64_t rx, fwd, lost, qdrops, dups, reordered, overflow, bytes;
+};
+
+/* One client address and its socket towards the target. */
+struct flow {
+	struct sockaddr_storage addr;
+	socklen_t len;
+	int ufd;
+	uint64_t gen;		/* bumped when the slot goes to another client */
+	uint64_t last_us;	/* last datagram from the client */
 };
 
 struct cfg {
@@ -135,7 +149,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: lossy -l HOST:PORT -t HOST:PORT [options]\n"
 		"  UDP relay emulating a bad link, both directions (client <-> target).\n"
-		"  -l, --listen HOST:PORT   where clients send (replies go to the last client seen)\n"
+		"  -l, --listen HOST:PORT   where clients send (each client address gets its own\n"
+		"                           socket towards the target, and only its replies)\n"
 		"  -t, --target HOST:PORT   where datagrams are forwarded\n"
 		"  --loss PCT               drop this %% of datagrams (each direction)\n"
 		"  --delay MS               one-way delay\n"
@@ -201,8 +216,8 @@ static int parse_num(const char *opt, const char *v, double max, double *out)
 
 /* ---- relay ---- */
 
-static void enqueue(const struct cfg *c, struct dir_state *d, int dir, const uint8_t *buf,
-		    size_t len, uint64_t now, uint64_t *seq)
+static void enqueue(const struct cfg *c, struct dir_state *d, int dir, const struct flow *fl,
+		    unsigned int flow, const uint8_t *buf, size_t len, uint64_t now, uint64_t *seq)
 {
 	uint64_t depart = now, at;
 	int copies = 1, i;
@@ -250,10 +265,71 @@ static void enqueue(const struct cfg *c, struct dir_state *d, int dir, const uin
 		memcpy(p.data, buf, len);
 		p.len = len;
 		p.dir = dir;
+		p.flow = flow;
+		p.gen = fl->gen;
 		p.at_us = at;
 		p.seq = (*seq)++;
 		heap_push(p);
 	}
+}
+
+static void big_buffers(int fd)
+{
+	int sz = 4 << 20;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
+/* A socket connected to the target, or -errno. */
+static int upstream_socket(const struct sockaddr_storage *ta, socklen_t talen)
+{
+	int fd = socket(ta->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)ta, talen) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	big_buffers(fd);
+	return fd;
+}
+
+/*
+ * The flow of a client address: found, new, or the least recently active
+ * one handed over (its queued datagrams are dropped). Index or -errno.
+ */
+static int flow_for(struct flow *flows, unsigned int *nflows, const struct sockaddr_storage *from,
+		    socklen_t flen, const struct sockaddr_storage *ta, socklen_t talen, uint64_t now)
+{
+	unsigned int f, old = 0;
+	int fd;
+
+	for (f = 0; f < *nflows; f++) {
+		if (flows[f].len == flen && memcmp(&flows[f].addr, from, flen) == 0) {
+			flows[f].last_us = now;
+			return (int)f;
+		}
+		if (flows[f].last_us < flows[old].last_us)
+			old = f;
+	}
+	fd = upstream_socket(ta, talen);
+	if (fd < 0)
+		return fd;
+	if (*nflows < LOSSY_MAX_FLOWS) {
+		f = (*nflows)++;
+	} else {
+		f = old;
+		close(flows[f].ufd);
+	}
+	memcpy(&flows[f].addr, from, flen);
+	flows[f].len = flen;
+	flows[f].ufd = fd;
+	flows[f].gen++;
+	flows[f].last_us = now;
+	return (int)f;
 }
 
 static void print_counters(const struct dir_state *d)
@@ -273,16 +349,18 @@ static void print_counters(const struct dir_state *d)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_storage la, ta, client, from;
-	socklen_t lalen = 0, talen = 0, clen = 0, flen;
+	struct sockaddr_storage la, ta, from;
+	socklen_t lalen = 0, talen = 0, flen;
 	struct cfg c = { .queue_bytes = 1024 * 1024, .gap_us = 10000, .seed = 1 };
 	struct dir_state d[2];
 	const char *lspec = NULL, *tspec = NULL;
 	static uint8_t buf[LOSSY_MAX_DGRAM];
 	struct sigaction sa;
-	struct pollfd pf[2];
+	static struct flow flows[LOSSY_MAX_FLOWS];
+	struct pollfd pf[1 + LOSSY_MAX_FLOWS];
+	unsigned int nflows = 0, f;
 	uint64_t seq = 0;
-	int lfd, ufd, i;
+	int lfd, i;
 	double v;
 
 	memset(d, 0, sizeof(d));
@@ -343,21 +421,18 @@ int main(int argc, char **argv)
 		return 1;
 
 	lfd = socket(la.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	ufd = socket(ta.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || ufd < 0 || bind(lfd, (struct sockaddr *)&la, lalen) < 0) {
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&la, lalen) < 0) {
 		fprintf(stderr, "lossy: cannot bind %s: %s\n", lspec, strerror(errno));
 		return 1;
 	}
-	if (connect(ufd, (struct sockaddr *)&ta, talen) < 0) {
-		fprintf(stderr, "lossy: cannot use target %s: %s\n", tspec, strerror(errno));
+	big_buffers(lfd);
+	/* The target must be usable before we say ready: try one socket now. */
+	i = upstream_socket(&ta, talen);
+	if (i < 0) {
+		fprintf(stderr, "lossy: cannot use target %s: %s\n", tspec, strerror(-i));
 		return 1;
 	}
-	for (i = 0; i < 2; i++) {
-		int sz = 4 << 20;
-
-		setsockopt(i ? ufd : lfd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-		setsockopt(i ? ufd : lfd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	}
+	close(i);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -366,21 +441,21 @@ int main(int argc, char **argv)
 	fprintf(stderr, "lossy ready on %s\n", lspec);
 	fflush(stderr);
 
-	pf[0].fd = lfd;
-	pf[1].fd = ufd;
-	pf[0].events = pf[1].events = POLLIN;
 	while (!stop) {
 		uint64_t now = now_us();
 		int timeout = -1, k;
 
 		while (nheap && heap[0].at_us <= now) {
 			struct pkt p = heap_pop();
-			ssize_t n;
+			struct flow *fl = &flows[p.flow];
+			ssize_t n = -1;
 
-			if (p.dir == 0)
-				n = send(ufd, p.data, p.len, 0);
+			if (fl->gen != p.gen)
+				;	/* its client's slot went to another one */
+			else if (p.dir == 0)
+				n = send(fl->ufd, p.data, p.len, 0);
 			else
-				n = clen ? sendto(lfd, p.data, p.len, 0, (struct sockaddr *)&client, clen) : -1;
+				n = sendto(lfd, p.data, p.len, 0, (struct sockaddr *)&fl->addr, fl->len);
 			if (n >= 0) {
 				d[p.dir].fwd++;
 				d[p.dir].bytes += p.len;
@@ -392,15 +467,21 @@ int main(int argc, char **argv)
 
 			timeout = (int)((w + 999) / 1000);
 		}
-		k = poll(pf, 2, timeout);
+		pf[0].fd = lfd;
+		pf[0].events = POLLIN;
+		for (f = 0; f < nflows; f++) {
+			pf[1 + f].fd = flows[f].ufd;
+			pf[1 + f].events = POLLIN;
+		}
+		k = poll(pf, 1 + nflows, timeout);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		now = now_us();
-		/* drain both sockets, bounded per round so timers keep going */
-		for (i = 0; i < 2; i++) {
+		/* drain the sockets, bounded per round so timers keep going */
+		for (i = 0; i < 1 + (int)nflows; i++) {
 			int burst;
 
 			if (!(pf[i].revents & (POLLIN | POLLERR)))
@@ -410,13 +491,25 @@ int main(int argc, char **argv)
 
 				flen = sizeof(from);
 				n = recvfrom(pf[i].fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
-				if (n < 0)
-					break;
-				if (i == 0) {
-					client = from;
-					clen = flen;
+				if (n < 0) {
+					if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+						break;
+					continue;	/* an ICMP error from the target: next one */
 				}
-				enqueue(&c, &d[i], i, buf, (size_t)n, now, &seq);
+				if (i == 0) {
+					int rc = flow_for(flows, &nflows, &from, flen, &ta, talen, now);
+
+					if (rc < 0) {
+						d[0].rx++;
+						d[0].overflow++;
+						continue;
+					}
+					f = (unsigned int)rc;
+				} else {
+					f = (unsigned int)(i - 1);
+				}
+				enqueue(&c, &d[i ? 1 : 0], i ? 1 : 0, &flows[f], f, buf, (size_t)n, now,
+					&seq);
 			}
 		}
 	}
@@ -428,6 +521,7 @@ int main(int argc, char **argv)
 	}
 	free(heap);
 	close(lfd);
-	close(ufd);
+	for (f = 0; f < nflows; f++)
+		close(flows[f].ufd);
 	return 0;
 }

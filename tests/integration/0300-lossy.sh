@@ -52,4 +52,14 @@ out=$(timeout 30 python3 "$HELPERS/udpcheck.py" delay "$LP" "$SP") || fail "udpc
 log "$out"
 rtt=${out#rtt_ms }
 [ "$rtt" -ge 100 ] && [ "$rtt" -lt 2000 ] || fail "round trip $rtt ms with --delay 50"
+kill -TERM "$BG_PID"
+
+# 3. several clients: one flow each, replies go back to their own client
+LP=$(free_port)
+SP=$(free_port)
+bg lossy3 "$LOSSY" -l 127.0.0.1:$LP -t 127.0.0.1:$SP
+wait_for 5 grep -q 'lossy ready' "$T/lossy3.log" || fail "lossy did not start"
+out=$(timeout 30 python3 "$HELPERS/udpcheck.py" clients "$LP" "$SP" 4) || fail "udpcheck clients failed: $out"
+log "$out"
+[ "$out" = "clients 4 own 200 foreign 0" ] || fail "replies did not all reach their own client: $out"
 log "ok"

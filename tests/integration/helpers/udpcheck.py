@@ -3,6 +3,10 @@
 
   udpcheck.py loss LOSSY_PORT SINK_PORT N      -> prints "sent N got M corrupt C"
   udpcheck.py delay LOSSY_PORT SINK_PORT       -> prints "rtt_ms X" (median of 5)
+  udpcheck.py clients LOSSY_PORT SINK_PORT K   -> prints "clients K own N foreign F"
+      K client sockets send 50 datagrams each, interleaved; a datagram
+      carries its client's number, so foreign counts replies that reached
+      the wrong client (lossy must keep one flow per client address).
 
 The sink (started here, on SINK_PORT) echoes every datagram back; in "loss"
 mode the client counts what comes back (both directions impaired), and every
@@ -68,6 +72,27 @@ def main():
                 corrupt += 1
             seen.add(int.from_bytes(d[:4], "big"))
         print("sent %d got %d corrupt %d" % (n, len(seen), corrupt))
+    elif mode == "clients":
+        k = int(sys.argv[4])
+        cs = [c] + [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(k - 1)]
+        for x in cs[1:]:
+            x.connect(("127.0.0.1", lport))
+        own = foreign = 0
+        for i in range(50):
+            for j, x in enumerate(cs):
+                x.send(b"client%d seq%d" % (j, i))
+        for j, x in enumerate(cs):
+            x.settimeout(0.5)
+            try:
+                while True:
+                    d = x.recv(65536)
+                    if d.startswith(b"client%d " % j):
+                        own += 1
+                    else:
+                        foreign += 1
+            except socket.timeout:
+                pass
+        print("clients %d own %d foreign %d" % (k, own, foreign))
     else:
         c.settimeout(5)
         rtts = []
