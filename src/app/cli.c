@@ -166,6 +166,9 @@ void cli_usage(FILE *out)
 "      --tunnel-key FILE     the shared key (32 random bytes, base64; make one\n"
 "                            with: sluice genkey > FILE; keep it mode 600)\n"
 "      --tunnel-mtu N        largest tunnel packet payload, 576..1400 (1400)\n"
+"      --tunnel-padding N    add 0..N random bytes (0..255) to each data packet\n"
+"                            this end sends, within the mtu: hides the sizes\n"
+"                            of small packets (default 0: off)\n"
 "      --tunnel-window SIZE  largest per-stream flow-control window; it grows\n"
 "                            from 256k while the reader keeps up (default 16m)\n"
 "      --tunnel-keepalive T  ping when the tunnel was quiet this long (10s)\n"
@@ -353,6 +356,7 @@ enum {
 	OPT_UDP_ADVERTISE,
 	OPT_TUNNEL_KEY,
 	OPT_TUNNEL_MTU,
+	OPT_TUNNEL_PADDING,
 	OPT_TUNNEL_WINDOW,
 	OPT_TUNNEL_KEEPALIVE,
 	OPT_TUNNEL_TIMEOUT,
@@ -385,6 +389,7 @@ static const struct option long_opts[] = {
 	{ "udp-advertise", required_argument, NULL, OPT_UDP_ADVERTISE },
 	{ "tunnel-key", required_argument, NULL, OPT_TUNNEL_KEY },
 	{ "tunnel-mtu", required_argument, NULL, OPT_TUNNEL_MTU },
+	{ "tunnel-padding", required_argument, NULL, OPT_TUNNEL_PADDING },
 	{ "tunnel-window", required_argument, NULL, OPT_TUNNEL_WINDOW },
 	{ "tunnel-keepalive", required_argument, NULL, OPT_TUNNEL_KEEPALIVE },
 	{ "tunnel-timeout", required_argument, NULL, OPT_TUNNEL_TIMEOUT },
@@ -699,6 +704,14 @@ enum cli_action cli_parse(int argc, char **argv, struct config *c,
 			if (parse_number_opt("tunnel-mtu", optarg, 576, 1400, &v, err, errlen) < 0)
 				return CLI_ERROR;
 			c->tunnel.mtu = (uint32_t)v;
+			break;
+		}
+		case OPT_TUNNEL_PADDING: {
+			long v;
+
+			if (parse_number_opt("tunnel-padding", optarg, 0, 255, &v, err, errlen) < 0)
+				return CLI_ERROR;
+			c->tunnel.padding = (uint32_t)v;
 			break;
 		}
 		case OPT_TUNNEL_WINDOW: {

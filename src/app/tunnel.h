@@ -47,6 +47,7 @@ struct tunnel_opts {
 	uint32_t keepalive_ms;		/* mux PING after this long quiet */
 	uint32_t timeout_ms;		/* peer dead after this long with nothing */
 	uint32_t window;		/* largest per-stream window (auto-tuned up to it) */
+	uint32_t padding;		/* data packets get 0..padding random bytes (0: off) */
 };
 void tunnel_opts_default(struct tunnel_opts *o);
 

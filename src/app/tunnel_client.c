@@ -59,6 +59,7 @@ static void start_handshake(struct tpeer *p, const union sockaddr_any *addr)
 		tpeer_die(p, -ENOMEM, "out of memory");
 		return;
 	}
+	tchan_set_padding(p->ch, o->padding, o->mtu);
 	tep_arm(p->ep);
 	tep_flush(p->ep);
 	tpeer_schedule(p);

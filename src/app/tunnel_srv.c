@@ -197,6 +197,7 @@ void tsrv_on_datagram(struct tep *ep, const uint8_t *pkt, size_t len,
 		list_add_tail(&s->peers, &p->link);
 		s->last = p;
 		tchan_set_emit(ch, tpeer_emit, p);
+		tchan_set_padding(ch, w->cfg->tunnel.padding, w->cfg->tunnel.mtu);
 		tchan_flush(ch);
 		log_debug(w->log, "tunnel %llu: handshake from %s", (unsigned long long)p->id,
 			  addr_format(from, a, sizeof(a)));

@@ -25,7 +25,8 @@
 #define REKEY_BODY_LEN	(32 + 8)			/* ephemeral + new receiver tag */
 
 /* Inner packet types: the last plaintext byte of a data packet. */
-enum { PT_DATA = 0, PT_CONFIRM = 1, PT_REKEY1 = 2, PT_REKEY2 = 3 };
+enum { PT_DATA = 0, PT_CONFIRM = 1, PT_REKEY1 = 2, PT_REKEY2 = 3, PT_DATA_PAD = 4 };
+/* PT_DATA_PAD plaintext: payload || zero(pad) || pad(1) || type: --tunnel-padding. */
 
 #define HS_RETX_FIRST_MS	500
 #define HS_RETX_MAX_MS		8000
@@ -79,6 +80,8 @@ struct tchan {
 	uint8_t psk[TCHAN_KEY_LEN];
 	uint32_t conv;
 	uint64_t rekey_ms;
+	unsigned int pad_max;		/* tchan_set_padding; 0: data packets unpadded */
+	size_t pad_cap;			/* padded payload + pad section stays within this */
 
 	struct keyset ks[3];
 	int cur, prev, next;		/* indexes into ks or KS_NONE; next: server only */
@@ -351,12 +354,17 @@ static void do_emit(struct tchan *ch, const uint8_t *pkt, size_t len)
 }
 
 /* Seal one packet of type type under ks[slot] and emit it. */
-static int seal_emit(struct tchan *ch, int slot, uint8_t type, const uint8_t *p, size_t len)
+/*
+ * Seal and emit one packet: payload, then (pad >= 0: PT_DATA_PAD) pad zero
+ * bytes and the pad count, then the type. len + 1 + pad + 1 <= TCHAN_MAX_PAYLOAD + 1.
+ */
+static int seal_emit_pad(struct tchan *ch, int slot, uint8_t type, const uint8_t *p, size_t len,
+			 int pad)
 {
 	struct keyset *k = &ch->ks[slot];
 	uint8_t pkt[TCHAN_MAX_PACKET];
 	uint8_t nonce[12] = { 0 };
-	size_t ptlen = len + 1;
+	size_t ptlen = len + 1 + (pad >= 0 ? (size_t)pad + 1 : 0);
 	uint64_t ctr;
 
 	if (k->send_ctr >= REJECT_AFTER_PKTS)
@@ -367,7 +375,11 @@ static int seal_emit(struct tchan *ch, int slot, uint8_t type, const uint8_t *p,
 	tc_store64(nonce + 4, ctr);
 	if (len)
 		memcpy(pkt + TCHAN_HEADER_LEN, p, len);
-	pkt[TCHAN_HEADER_LEN + len] = type;
+	if (pad >= 0) {
+		memset(pkt + TCHAN_HEADER_LEN + len, 0, (size_t)pad);
+		pkt[TCHAN_HEADER_LEN + len + (size_t)pad] = (uint8_t)pad;
+	}
+	pkt[TCHAN_HEADER_LEN + ptlen - 1] = type;
 	crypto_aead_chacha20poly1305_ietf_encrypt_detached(
 		pkt + TCHAN_HEADER_LEN, pkt + TCHAN_HEADER_LEN + ptlen, NULL,
 		pkt + TCHAN_HEADER_LEN, ptlen, pkt, TCHAN_HEADER_LEN, NULL, nonce, k->send_key);
@@ -376,6 +388,11 @@ static int seal_emit(struct tchan *ch, int slot, uint8_t type, const uint8_t *p,
 	ch->st.sent_pkts++;
 	do_emit(ch, pkt, TCHAN_HEADER_LEN + ptlen + TCHAN_MAC_LEN);
 	return 0;
+}
+
+static int seal_emit(struct tchan *ch, int slot, uint8_t type, const uint8_t *p, size_t len)
+{
+	return seal_emit_pad(ch, slot, type, p, len, -1);
 }
 
 /* Which key slot a tag belongs to, or KS_NONE. */
@@ -622,6 +639,14 @@ static int chan_data_input(struct tchan *ch, const uint8_t *pkt, size_t len, uin
 	}
 
 	switch (type) {
+	case PT_DATA_PAD:
+		/* An authenticated but malformed pad count: a broken peer. */
+		if (ptlen < 2 || (size_t)dst[ptlen - 2] + 2 > ptlen) {
+			ch->st.bad_pkts++;
+			return -EBADMSG;
+		}
+		ptlen -= (size_t)dst[ptlen - 2] + 1;	/* now as PT_DATA's */
+		/* fall through */
 	case PT_DATA:
 		if (ptlen - 1 > cap)
 			return -ENOBUFS;
@@ -1006,7 +1031,18 @@ int tchan_send(struct tchan *ch, const uint8_t *payload, size_t len, uint64_t no
 		return ch->state == ST_DEAD ? -EKEYEXPIRED : -ENOTCONN;
 	if (now_ms >= ch->ks[ch->cur].born_ms + reject_after_ms(ch))
 		return -EKEYEXPIRED;
-	rc = seal_emit(ch, ch->cur, PT_DATA, payload, len);
+	if (ch->pad_max && len < ch->pad_cap) {
+		uint8_t r[2];
+		size_t pad;
+
+		ch->rng(ch->rng_ctx, r, sizeof(r));
+		pad = ((size_t)r[0] << 8 | r[1]) % (ch->pad_max + 1u);
+		if (pad > ch->pad_cap - len - 1)
+			pad = ch->pad_cap - len - 1;
+		rc = seal_emit_pad(ch, ch->cur, PT_DATA_PAD, payload, len, (int)pad);
+	} else {
+		rc = seal_emit(ch, ch->cur, PT_DATA, payload, len);
+	}
 	if (ch->is_client && !ch->rk_pending && ch->ks[ch->cur].send_ctr >= REKEY_AFTER_PKTS)
 		rekey_start(ch, now_ms);
 	return rc;
@@ -1097,6 +1133,12 @@ uint64_t tchan_next_tick(const struct tchan *ch, uint64_t now_ms)
 	if (ch->is_client)
 		t = min64(t, ch->rk_pending ? ch->rk_next_ms : cur->born_ms + ch->rekey_ms);
 	return t;
+}
+
+void tchan_set_padding(struct tchan *ch, unsigned int max, size_t cap)
+{
+	ch->pad_max = max > TCHAN_PAD_MAX ? TCHAN_PAD_MAX : max;
+	ch->pad_cap = cap > TCHAN_MAX_PAYLOAD ? TCHAN_MAX_PAYLOAD : cap;
 }
 
 void tchan_set_rekey_interval(struct tchan *ch, uint64_t ms)

@@ -53,6 +53,7 @@
 #define TCHAN_OVERHEAD		(TCHAN_HEADER_LEN + 1 + TCHAN_MAC_LEN)
 #define TCHAN_MAX_PAYLOAD	1400	/* largest payload tchan_send takes */
 #define TCHAN_MAX_PACKET	(TCHAN_MAX_PAYLOAD + TCHAN_OVERHEAD) /* largest datagram emitted */
+#define TCHAN_PAD_MAX		255	/* tchan_set_padding's largest max */
 
 #define TCHAN_REPLAY_WINDOW	4032	/* packets behind the newest still accepted once */
 #define TCHAN_HS_WINDOW_MS	120000	/* msg1 timestamp tolerance, either way */
@@ -146,6 +147,15 @@ int tchan_send(struct tchan *ch, const uint8_t *payload, size_t len, uint64_t no
 void tchan_tick(struct tchan *ch, uint64_t now_ms);	/* handshake retries, rekey, key expiry */
 /* Absolute ms of the next tchan_tick that has work; UINT64_MAX if none. */
 uint64_t tchan_next_tick(const struct tchan *ch, uint64_t now_ms);
+/*
+ * Random padding of data packets: each gets 0..max (<= TCHAN_PAD_MAX) extra
+ * bytes, uniformly, inside the AEAD, as long as payload + padding + 1 stays
+ * within cap (the path's payload limit, <= TCHAN_MAX_PAYLOAD); a payload
+ * too close to cap goes unpadded. Hides the sizes of small packets (acks,
+ * keystrokes) at some bandwidth. Off (0) by default. A receiver always
+ * understands padded packets, whatever its own setting.
+ */
+void tchan_set_padding(struct tchan *ch, unsigned int max, size_t cap);
 /* Rekey interval (default TCHAN_REKEY_MS); keys expire at 3x this. Client-driven. */
 void tchan_set_rekey_interval(struct tchan *ch, uint64_t ms);
 

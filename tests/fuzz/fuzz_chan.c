@@ -5,6 +5,7 @@
  * same on every run and the fuzzer can learn them. Each record of the input
  * is one datagram, either raw bytes or a real packet of the session with
  * bytes XORed in, sent to one of the endpoints; time moves on between them.
+ * The client pads its data packets (--tunnel-padding), the server does not.
  * Checks: no crash, nothing emitted larger than TCHAN_MAX_PACKET, a payload
  * is never larger than the output buffer, the server's channel count stays
  * within what real handshakes made.
@@ -168,6 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!tchan_is_ready(cli) || !tchan_is_ready(sch))
 		abort();
 	tchan_set_rekey_interval(cli, 2000);
+	tchan_set_padding(cli, 64, TCHAN_MAX_PAYLOAD);	/* PT_DATA_PAD one way, plain the other */
 	send_rec(cli, &by_cli, (const uint8_t *)"data from the client", 20, now);
 	keep(3, &to_srv);
 	send_rec(sch, &by_srv, (const uint8_t *)"data from the server", 20, now);

@@ -302,6 +302,71 @@ static void test_data_both_ways(void)
 	pair_close(&p);
 }
 
+/*
+ * --tunnel-padding: padded data packets carry the same payloads, their
+ * sizes spread over 0..max extra bytes (uniformly, so the histogram is not
+ * lopsided), never past the cap; a payload at the cap goes unpadded, and an
+ * unpadded receiver reads padded packets.
+ */
+static void test_padding(void)
+{
+	uint8_t buf[TCHAN_MAX_PAYLOAD], out[TCHAN_MAX_PAYLOAD];
+	unsigned int hist[4] = { 0 }, minx = 1000, maxx = 0;
+	struct pair p;
+	const size_t cap = 1200;
+
+	pair_open(&p, 7);
+	pair_handshake(&p);
+	CHECK(tchan_is_ready(p.cli) && tchan_is_ready(p.sch));
+	tchan_set_padding(p.cli, 200, cap);	/* the server pads nothing */
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 13 + 1);
+	for (int k = 0; k < 4000; k++) {
+		size_t n = (size_t)(k % 50), plen, extra;
+		struct tchan *ch;
+
+		CHECK_EQ_INT(tchan_send(p.cli, buf, n, p.now), 0);
+		CHECK_EQ_INT(p.c2s->n, 1);
+		extra = p.c2s->len[0] - n - TCHAN_OVERHEAD;	/* pad bytes + its count */
+		CHECK(extra >= 1 && extra <= 201);
+		if (extra - 1 < minx)
+			minx = (unsigned int)(extra - 1);
+		if (extra - 1 > maxx)
+			maxx = (unsigned int)(extra - 1);
+		hist[(extra - 1) * 4 / 201]++;
+		CHECK_EQ_INT(tchan_server_input(p.srv, p.c2s->pkt[0], p.c2s->len[0], p.now, &ch,
+						out, sizeof(out), &plen), TCHAN_DATA);
+		CHECK_EQ_INT(plen, n);
+		CHECK(memcmp(out, buf, n) == 0);
+		p.c2s->n = 0;
+	}
+	CHECK_EQ_INT(minx, 0);
+	CHECK_EQ_INT(maxx, 200);
+	for (int i = 0; i < 4; i++)
+		CHECK(hist[i] > 800 && hist[i] < 1200);	/* 1000 each if uniform */
+	/* near and at the cap: padding shrinks to fit, then stops */
+	for (size_t n = cap - 3; n <= cap; n++) {
+		size_t plen;
+		struct tchan *ch;
+
+		CHECK_EQ_INT(tchan_send(p.cli, buf, n, p.now), 0);
+		CHECK(p.c2s->len[0] <= cap + TCHAN_OVERHEAD);
+		CHECK_EQ_INT(tchan_server_input(p.srv, p.c2s->pkt[0], p.c2s->len[0], p.now, &ch,
+						out, sizeof(out), &plen), TCHAN_DATA);
+		CHECK_EQ_INT(plen, n);
+		CHECK(memcmp(out, buf, n) == 0);
+		p.c2s->n = 0;
+	}
+	CHECK_EQ_INT(tchan_send(p.cli, buf, TCHAN_MAX_PAYLOAD, p.now), 0);	/* past cap: as is */
+	CHECK_EQ_INT(p.c2s->len[0], TCHAN_MAX_PAYLOAD + TCHAN_OVERHEAD);
+	p.c2s->n = 0;
+	/* the unpadded direction is unchanged */
+	CHECK_EQ_INT(tchan_send(p.sch, buf, 10, p.now), 0);
+	CHECK_EQ_INT(p.s2c->len[0], 10 + TCHAN_OVERHEAD);
+	p.s2c->n = 0;
+	pair_close(&p);
+}
+
 /* Every byte flipped in turn, and every truncation: all refused, state unchanged. */
 static void test_tamper(void)
 {
@@ -1082,6 +1147,7 @@ int main(void)
 	RUN(test_key_parse);
 	RUN(test_vectors);
 	RUN(test_data_both_ways);
+	RUN(test_padding);
 	RUN(test_tamper);
 	RUN(test_replay_and_window);
 	RUN(test_replay_window_table);

@@ -326,9 +326,14 @@ static void test_tunnel_cli(void)
 			   "tunnel://u:p@server:4000", "--tunnel-key", "k"), CLI_ERROR);
 	CHECK(strstr(err, "takes no credentials") != NULL);
 	config_fini(&c);
-	CHECK_EQ_INT(parse(&c, err, sizeof(err), 13, "sluice", "-L", "tunnel://:1", "--tunnel-key", "k",
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 5, "sluice", "-L", "tunnel://:1", "--tunnel-key", "k"),
+		     CLI_RUN);
+	CHECK_EQ_INT(c.tunnel.padding, 0);	/* off by default */
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 15, "sluice", "-L", "tunnel://:1", "--tunnel-key", "k",
 			   "--tunnel-mtu", "1200", "--tunnel-window", "1m", "--tunnel-keepalive", "2s",
-			   "--tunnel-timeout", "5s"), CLI_RUN);
+			   "--tunnel-timeout", "5s", "--tunnel-padding", "255"), CLI_RUN);
+	CHECK_EQ_INT(c.tunnel.padding, 255);
 	CHECK_EQ_INT(c.tunnel.mtu, 1200);
 	CHECK_EQ_INT(c.tunnel.window, 1048576);
 	CHECK_EQ_INT(c.tunnel.keepalive_ms, 2000);
@@ -337,6 +342,10 @@ static void test_tunnel_cli(void)
 	CHECK_EQ_INT(parse(&c, err, sizeof(err), 7, "sluice", "-L", "tunnel://:1", "--tunnel-key", "k",
 			   "--tunnel-mtu", "9000"), CLI_ERROR);
 	CHECK(strstr(err, "--tunnel-mtu '9000'") != NULL);
+	config_fini(&c);
+	CHECK_EQ_INT(parse(&c, err, sizeof(err), 7, "sluice", "-L", "tunnel://:1", "--tunnel-key", "k",
+			   "--tunnel-padding", "256"), CLI_ERROR);
+	CHECK(strstr(err, "--tunnel-padding '256'") != NULL);
 	config_fini(&c);
 	CHECK_EQ_INT(parse(&c, err, sizeof(err), 7, "sluice", "-L", "tunnel://:1", "--tunnel-key", "k",
 			   "--tunnel-keepalive", "40s"), CLI_ERROR);
