@@ -45,7 +45,8 @@
 # measurement starts a fresh proxy process. The table goes to stdout and to
 # bench/results/latest.txt, the raw rounds to bench/results/latest.tsv.
 # Nothing listens outside 127.0.0.1 (each proxy's listeners are checked).
-# A full run takes about 11 minutes; --quick (1 round, 2 s runs) about 2.
+# A full run takes about 18 minutes here (the tunnel section alone 4); --quick
+# (1 round, 2 s runs) about 4.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 # Debian's packaged peers and python3 first: a version-manager shim earlier in
