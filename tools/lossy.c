@@ -358,7 +358,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	static struct flow flows[LOSSY_MAX_FLOWS];
 	struct pollfd pf[1 + LOSSY_MAX_FLOWS];
-	unsigned int nflows = 0, f;
+	unsigned int nflows = 0, npoll, f;
 	uint64_t seq = 0;
 	int lfd, i;
 	double v;
@@ -473,7 +473,8 @@ int main(int argc, char **argv)
 			pf[1 + f].fd = flows[f].ufd;
 			pf[1 + f].events = POLLIN;
 		}
-		k = poll(pf, 1 + nflows, timeout);
+		npoll = 1 + nflows;	/* flows added while draining wait for the next poll */
+		k = poll(pf, npoll, timeout);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
@@ -481,7 +482,7 @@ int main(int argc, char **argv)
 		}
 		now = now_us();
 		/* drain the sockets, bounded per round so timers keep going */
-		for (i = 0; i < 1 + (int)nflows; i++) {
+		for (i = 0; i < (int)npoll; i++) {
 			int burst;
 
 			if (!(pf[i].revents & (POLLIN | POLLERR)))
@@ -492,9 +493,11 @@ int main(int argc, char **argv)
 				flen = sizeof(from);
 				n = recvfrom(pf[i].fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
 				if (n < 0) {
-					if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-						break;
-					continue;	/* an ICMP error from the target: next one */
+					/* An ICMP error from the target: go on to the next datagram. */
+					if (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+					    errno == ENETUNREACH)
+						continue;
+					break;	/* EAGAIN, or a socket gone with its flow */
 				}
 				if (i == 0) {
 					int rc = flow_for(flows, &nflows, &from, flen, &ta, talen, now);
