@@ -216,8 +216,8 @@ static int parse_num(const char *opt, const char *v, double max, double *out)
 
 /* ---- relay ---- */
 
-static void enqueue(const struct cfg *c, struct dir_state *d, int dir, const struct flow *fl,
-		    unsigned int flow, const uint8_t *buf, size_t len, uint64_t now, uint64_t *seq)
+static void enqueue(const struct cfg *c, struct dir_state *d, int dir, unsigned int flow,
+		    uint64_t gen, const uint8_t *buf, size_t len, uint64_t now, uint64_t *seq)
 {
 	uint64_t depart = now, at;
 	int copies = 1, i;
@@ -266,7 +266,7 @@ static void enqueue(const struct cfg *c, struct dir_state *d, int dir, const str
 		p.len = len;
 		p.dir = dir;
 		p.flow = flow;
-		p.gen = fl->gen;
+		p.gen = gen;
 		p.at_us = at;
 		p.seq = (*seq)++;
 		heap_push(p);
@@ -360,7 +360,7 @@ int main(int argc, char **argv)
 	struct pollfd pf[1 + LOSSY_MAX_FLOWS];
 	unsigned int nflows = 0, npoll, f;
 	uint64_t seq = 0;
-	int lfd, i;
+	int lfd, probe, i;
 	double v;
 
 	memset(d, 0, sizeof(d));
@@ -427,12 +427,12 @@ int main(int argc, char **argv)
 	}
 	big_buffers(lfd);
 	/* The target must be usable before we say ready: try one socket now. */
-	i = upstream_socket(&ta, talen);
-	if (i < 0) {
-		fprintf(stderr, "lossy: cannot use target %s: %s\n", tspec, strerror(-i));
+	probe = upstream_socket(&ta, talen);
+	if (probe < 0) {
+		fprintf(stderr, "lossy: cannot use target %s: %s\n", tspec, strerror(-probe));
 		return 1;
 	}
-	close(i);
+	close(probe);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -511,8 +511,8 @@ int main(int argc, char **argv)
 				} else {
 					f = (unsigned int)(i - 1);
 				}
-				enqueue(&c, &d[i ? 1 : 0], i ? 1 : 0, &flows[f], f, buf, (size_t)n, now,
-					&seq);
+				enqueue(&c, &d[i ? 1 : 0], i ? 1 : 0, f, flows[f].gen, buf, (size_t)n,
+					now, &seq);
 			}
 		}
 	}

@@ -294,6 +294,7 @@ static void tep_on_readable(struct io_req *req)
 
 /* --- peer core --- */
 
+static bool peer_pull(struct tpeer *p);
 static void peer_output(struct tpeer *p);
 static void ts_on_open_result(struct tstream *ts, uint8_t reason);
 static void ts_on_data(struct tstream *ts);
@@ -504,10 +505,10 @@ void tpeer_close(struct tpeer *p, const char *why)
 		 * leaves the peer to find out by its keepalive timeout.
 		 */
 		mux_goaway(p->mux, MUX_R_CANCEL);
-		peer_output(p);
-		arq_flush_final(p->arq, now_of(p));
-		if (p->ep)
+		if (peer_pull(p)) {
+			arq_flush_final(p->arq, now_of(p));
 			tep_flush(p->ep);
+		}
 	}
 	tpeer_die(p, -ECANCELED, why);
 }
@@ -543,6 +544,34 @@ void tpeer_schedule(struct tpeer *p)
 	timer_arm(&p->w->loop.timers, &p->timer, next);
 }
 
+/*
+ * Mux output into the arq while it has room (an UP peer, not busy). false:
+ * another peer of the endpoint holds the scratch buffer; nothing moved.
+ */
+static bool peer_pull(struct tpeer *p)
+{
+	struct tep *ep = p->ep;
+
+	if (ep->scratch_busy)
+		return false;
+	p->busy = ep->scratch_busy = true;
+	do {
+		p->kicked = false;
+		while (mux_has_output(p->mux)) {
+			size_t room = arq_send_room(p->arq), n;
+
+			if (room > sizeof(ep->scratch))
+				room = sizeof(ep->scratch);
+			n = mux_pull(p->mux, ep->scratch, room);
+			if (n == 0)
+				break;
+			(void)arq_send(p->arq, ep->scratch, n);
+		}
+	} while (p->kicked);
+	p->busy = ep->scratch_busy = false;
+	return true;
+}
+
 static void peer_output(struct tpeer *p)
 {
 	uint64_t now = now_of(p);
@@ -552,27 +581,10 @@ static void peer_output(struct tpeer *p)
 		return;
 	}
 	if (p->state == TPEER_UP) {
-		struct tep *ep = p->ep;
-
-		if (ep->scratch_busy) {
-			timer_arm(&p->w->loop.timers, &p->timer, now);
+		if (!peer_pull(p)) {
+			timer_arm(&p->w->loop.timers, &p->timer, now);	/* come back soon */
 			return;
 		}
-		p->busy = ep->scratch_busy = true;
-		do {
-			p->kicked = false;
-			while (mux_has_output(p->mux)) {
-				size_t room = arq_send_room(p->arq), n;
-
-				if (room > sizeof(ep->scratch))
-					room = sizeof(ep->scratch);
-				n = mux_pull(p->mux, ep->scratch, room);
-				if (n == 0)
-					break;
-				(void)arq_send(p->arq, ep->scratch, n);
-			}
-		} while (p->kicked);
-		p->busy = ep->scratch_busy = false;
 		arq_flush(p->arq, now);
 	}
 	if (p->ep)
