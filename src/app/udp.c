@@ -2,6 +2,8 @@
 #include "app/udp.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,10 +72,9 @@ void udp_hold_flush(struct udp_batch *b)
 }
 
 void udp_hold_add(struct udp_batch *b, int fd, uint64_t *drops, unsigned int slot,
-		  const union sockaddr_any *addr)
+		  const union sockaddr_any *addr, const struct udp_local *local)
 {
 	unsigned int k;
-	struct msghdr *h;
 
 	if (b->nheld && (b->held_fd != fd || b->held_drops != drops))
 		udp_hold_flush(b);
@@ -82,15 +83,7 @@ void udp_hold_add(struct udp_batch *b, int fd, uint64_t *drops, unsigned int slo
 	b->held_drops = drops;
 	if (slot + 1 > b->held_slot)
 		b->held_slot = slot + 1;
-	b->out_addr[k] = *addr;
-	b->out_iov[k].iov_base = udp_slot(b, slot);
-	b->out_iov[k].iov_len = b->in[slot].msg_len;
-	h = &b->out[k].msg_hdr;
-	memset(h, 0, sizeof(*h));
-	h->msg_iov = &b->out_iov[k];
-	h->msg_iovlen = 1;
-	h->msg_name = &b->out_addr[k];
-	h->msg_namelen = addr_len(addr);
+	udp_out_set(b, k, udp_slot(b, slot), b->in[slot].msg_len, addr, local);
 	/* After the completions already queued: the rest of this loop turn. */
 	if (!b->flush_req.inflight)
 		loop_defer(b->loop, &b->flush_req);
@@ -104,14 +97,83 @@ void udp_hold_drop(struct udp_batch *b, int fd)
 	}
 }
 
-int udp_recv_batch(int fd, struct udp_batch *b, bool want_addr)
+int udp_recv_batch(int fd, struct udp_batch *b, unsigned int flags)
 {
-	return udp_recv_batch_at(fd, b, 0, want_addr);
+	return udp_recv_batch_at(fd, b, 0, flags);
 }
 
-int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, bool want_addr)
+int udp_local_enable(int fd)
+{
+	union sockaddr_any me;
+	socklen_t len = sizeof(me);
+	int on = 1;
+
+	if (getsockname(fd, &me.sa, &len) < 0)
+		return -errno;
+	/* IPv4 (and IPv4 on a dual-stack socket) gives ipi_spec_dst: a usable source. */
+	if (setsockopt(fd, SOL_IP, IP_PKTINFO, &on, sizeof(on)) < 0)
+		return -errno;
+	if (me.sa.sa_family == AF_INET6 &&
+	    setsockopt(fd, SOL_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A destination address we may send from: not multicast or broadcast. */
+static bool local_usable_v4(struct in_addr a)
+{
+	uint32_t h = ntohl(a.s_addr);
+
+	return h != INADDR_ANY && h != INADDR_BROADCAST && !IN_MULTICAST(h);
+}
+
+/* The datagram's local address from its control messages (family 0 when none is usable). */
+static void parse_local(struct msghdr *h, struct udp_local *l)
+{
+	bool have4 = false;
+
+	memset(l, 0, sizeof(*l));
+	if (h->msg_flags & MSG_CTRUNC)
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+		if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_PKTINFO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			if (local_usable_v4(pi.ipi_spec_dst)) {
+				memset(l, 0, sizeof(*l));
+				l->family = AF_INET;
+				l->v4 = pi.ipi_spec_dst;
+				have4 = true;
+			}
+		} else if (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+			   c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo)) && !have4) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			if (IN6_IS_ADDR_V4MAPPED(&pi.ipi6_addr)) {
+				struct in_addr a;
+
+				memcpy(&a, pi.ipi6_addr.s6_addr + 12, 4);
+				if (local_usable_v4(a)) {
+					l->family = AF_INET;
+					l->v4 = a;
+				}
+			} else if (!IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr) &&
+				   !IN6_IS_ADDR_UNSPECIFIED(&pi.ipi6_addr)) {
+				l->family = AF_INET6;
+				l->v6 = pi.ipi6_addr;
+				l->ifindex = IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr) ? pi.ipi6_ifindex : 0;
+			}
+		}
+	}
+}
+
+int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, unsigned int flags)
 {
 	struct mmsghdr *in = b->in + first;
+	bool want_addr = flags & UDP_RX_ADDR, want_local = flags & UDP_RX_LOCAL;
 	int n;
 
 	for (unsigned int i = first; i < UDP_BATCH; i++) {
@@ -123,8 +185,8 @@ int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, bool want
 		h->msg_iovlen = 1;
 		h->msg_name = want_addr ? &b->in_addr[i] : NULL;
 		h->msg_namelen = want_addr ? sizeof(b->in_addr[i]) : 0;
-		h->msg_control = NULL;
-		h->msg_controllen = 0;
+		h->msg_control = want_local ? b->in_ctl[i] : NULL;
+		h->msg_controllen = want_local ? sizeof(b->in_ctl[i]) : 0;
 		h->msg_flags = 0;
 		b->in[i].msg_len = 0;
 	}
@@ -133,10 +195,71 @@ int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, bool want
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		if (in[i].msg_hdr.msg_flags & MSG_TRUNC)
 			in[i].msg_len = 0;
+		if (want_local)
+			parse_local(&in[i].msg_hdr, &b->in_local[first + (unsigned int)i]);
+	}
 	return n;
+}
+
+/* Write local's PKTINFO cmsg at p (aligned, room for it); returns its CMSG_SPACE. */
+static size_t put_local(uint8_t *p, const struct udp_local *l)
+{
+	struct cmsghdr *c = (struct cmsghdr *)(void *)p;
+
+	if (l->family == AF_INET) {
+		struct in_pktinfo pi;
+
+		memset(&pi, 0, sizeof(pi));
+		pi.ipi_spec_dst = l->v4;
+		memset(c, 0, CMSG_SPACE(sizeof(pi)));
+		c->cmsg_level = SOL_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	}
+	if (l->family == AF_INET6) {
+		struct in6_pktinfo pi;
+
+		memset(&pi, 0, sizeof(pi));
+		pi.ipi6_addr = l->v6;
+		pi.ipi6_ifindex = l->ifindex;
+		memset(c, 0, CMSG_SPACE(sizeof(pi)));
+		c->cmsg_level = SOL_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	}
+	return 0;
+}
+
+void udp_out_set(struct udp_batch *b, unsigned int k, void *data, size_t len,
+		 const union sockaddr_any *addr, const struct udp_local *local)
+{
+	struct msghdr *h = &b->out[k].msg_hdr;
+
+	memset(h, 0, sizeof(*h));
+	b->out_iov[k].iov_base = data;
+	b->out_iov[k].iov_len = len;
+	h->msg_iov = &b->out_iov[k];
+	h->msg_iovlen = 1;
+	if (addr) {
+		if (addr != &b->out_addr[k])
+			b->out_addr[k] = *addr;
+		h->msg_name = &b->out_addr[k];
+		h->msg_namelen = addr_len(addr);
+	}
+	if (local && local->family) {
+		b->out_local[k] = *local;
+		h->msg_control = b->out_ctl[k];
+		h->msg_controllen = put_local(b->out_ctl[k], local);
+	} else {
+		b->out_local[k].family = 0;
+	}
 }
 
 enum { SEND_ALL, SEND_FULL, SEND_BAD };
@@ -199,12 +322,30 @@ unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n)
 #define GSO_SEG_MAX	1400
 #define GSO_FAILURES_MAX 16
 
-/* One GSO send has one destination: the same msg_name (or none, connected). */
-static bool same_dest(const struct msghdr *a, const struct msghdr *b)
+static bool same_local(const struct udp_local *a, const struct udp_local *b)
 {
-	return a->msg_name == b->msg_name ||
-	       (a->msg_name && b->msg_name && a->msg_namelen == b->msg_namelen &&
-		memcmp(a->msg_name, b->msg_name, a->msg_namelen) == 0);
+	if (a->family != b->family)
+		return false;
+	if (a->family == AF_INET)
+		return a->v4.s_addr == b->v4.s_addr;
+	if (a->family == AF_INET6)
+		return a->ifindex == b->ifindex && memcmp(&a->v6, &b->v6, sizeof(a->v6)) == 0;
+	return true;
+}
+
+/*
+ * One GSO send has one destination (the same msg_name, or none: connected)
+ * and one source.
+ */
+static bool same_dest(const struct udp_batch *b, unsigned int i, unsigned int j)
+{
+	const struct msghdr *x = &b->out[i].msg_hdr, *y = &b->out[j].msg_hdr;
+
+	if (!same_local(&b->out_local[i], &b->out_local[j]))
+		return false;
+	return x->msg_name == y->msg_name ||
+	       (x->msg_name && y->msg_name && x->msg_namelen == y->msg_namelen &&
+		memcmp(x->msg_name, y->msg_name, x->msg_namelen) == 0);
 }
 
 unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
@@ -221,7 +362,7 @@ unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 		if (sz > 0 && sz <= GSO_SEG_MAX) {
 			while (i + k < n && k < GSO_SEGS_MAX && b->out_iov[i + k].iov_len <= sz &&
 			       total + b->out_iov[i + k].iov_len <= GSO_BYTES_MAX &&
-			       same_dest(&b->out[i].msg_hdr, &b->out[i + k].msg_hdr)) {
+			       same_dest(b, i, i + k)) {
 				total += b->out_iov[i + k].iov_len;
 				k++;
 				if (b->out_iov[i + k - 1].iov_len < sz)
@@ -233,23 +374,22 @@ unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 		{
 			struct msghdr *h = &b->gso[ng].msg_hdr;
 
-			*h = b->out[i].msg_hdr;		/* name of the flow */
+			*h = b->out[i].msg_hdr;		/* name and PKTINFO of the flow */
 			h->msg_iov = &b->out_iov[i];
 			h->msg_iovlen = k;
-			h->msg_control = NULL;
-			h->msg_controllen = 0;
 			if (k > 1) {
-				struct cmsghdr *c;
+				struct cmsghdr *c = (struct cmsghdr *)(void *)b->gso_ctl[ng];
 				uint16_t seg = (uint16_t)sz;
 
-				memset(b->gso_ctl[ng], 0, sizeof(b->gso_ctl[ng]));
-				h->msg_control = b->gso_ctl[ng];
-				h->msg_controllen = CMSG_SPACE(sizeof(seg));
-				c = CMSG_FIRSTHDR(h);
+				memset(c, 0, CMSG_SPACE(sizeof(seg)));
 				c->cmsg_level = SOL_UDP;
 				c->cmsg_type = UDP_SEGMENT;
 				c->cmsg_len = CMSG_LEN(sizeof(seg));
 				memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+				h->msg_control = b->gso_ctl[ng];
+				h->msg_controllen = CMSG_SPACE(sizeof(seg)) +
+					put_local(b->gso_ctl[ng] + CMSG_SPACE(sizeof(seg)),
+						  &b->out_local[i]);
 			}
 		}
 		ng++;

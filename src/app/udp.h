@@ -42,16 +42,42 @@ struct io;
 #define UDP_LISTEN_BUF	(4 << 20)
 #define UDP_SESSION_BUF	(1 << 20)
 
+/*
+ * The local address a datagram was sent to (IP_PKTINFO / IPV6_PKTINFO). A
+ * socket bound to a wildcard address must send its replies from it: the
+ * kernel would pick the source by route, and a client that sent to our
+ * second address drops a reply from our first (a connected UDP socket, as
+ * resolvers use, never even sees it). family 0: not known, let the kernel
+ * pick.
+ */
+struct udp_local {
+	sa_family_t family;		/* AF_INET, AF_INET6 or 0 */
+	uint32_t ifindex;		/* AF_INET6 link-local only, else 0 */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	};
+};
+
+/* Room for the control messages of one datagram. */
+#define UDP_CTL_IN	96	/* IP_PKTINFO and IPV6_PKTINFO (dual-stack gets both) */
+#define UDP_CTL_OUT	48	/* one PKTINFO */
+#define UDP_CTL_GSO	80	/* UDP_SEGMENT and one PKTINFO */
+
 /* One worker's scratch: received into in[], sent from out[]. */
 struct udp_batch {
 	struct mmsghdr in[UDP_BATCH];
 	struct iovec in_iov[UDP_BATCH];
 	union sockaddr_any in_addr[UDP_BATCH];
+	struct udp_local in_local[UDP_BATCH];	/* with UDP_RX_LOCAL */
+	_Alignas(struct cmsghdr) uint8_t in_ctl[UDP_BATCH][UDP_CTL_IN];
 	struct mmsghdr out[UDP_BATCH];
 	struct iovec out_iov[UDP_BATCH];
 	union sockaddr_any out_addr[UDP_BATCH];
+	struct udp_local out_local[UDP_BATCH];	/* source to send from; family 0: any */
+	_Alignas(struct cmsghdr) uint8_t out_ctl[UDP_BATCH][UDP_CTL_OUT];
 	struct mmsghdr gso[UDP_BATCH];	/* udp_send_flow(): one entry per group */
-	uint8_t gso_ctl[UDP_BATCH][32];	/* their UDP_SEGMENT cmsgs */
+	_Alignas(struct cmsghdr) uint8_t gso_ctl[UDP_BATCH][UDP_CTL_GSO]; /* their cmsgs */
 	unsigned int gso_failures;	/* GSO refused (MTU, device): off after a few */
 	uint8_t *buf;			/* owned: UDP_BATCH slots of UDP_SLOT bytes */
 	/*
@@ -84,12 +110,13 @@ void udp_batch_free(struct worker *w);
  */
 struct udp_batch *udp_hold_batch(struct worker *w);
 /*
- * Hold slot's msg_len bytes for fd, to addr (copied). drops (borrowed,
- * must outlive the hold: udp_hold_drop() before it goes) counts datagrams
- * the send drops. Flushes first when fd or drops differ from what is held.
+ * Hold slot's msg_len bytes for fd, to addr, from local when not NULL
+ * (both copied). drops (borrowed, must outlive the hold: udp_hold_drop()
+ * before it goes) counts datagrams the send drops. Flushes first when fd
+ * or drops differ from what is held.
  */
 void udp_hold_add(struct udp_batch *b, int fd, uint64_t *drops, unsigned int slot,
-		  const union sockaddr_any *addr);
+		  const union sockaddr_any *addr, const struct udp_local *local);
 /* Send what is held now. */
 void udp_hold_flush(struct udp_batch *b);
 /* fd is closing: forget what is held for it, unsent. */
@@ -101,15 +128,29 @@ static inline uint8_t *udp_slot(struct udp_batch *b, unsigned int i)
 	return b->buf + (size_t)i * UDP_SLOT + UDP_HEADROOM;
 }
 
+/* udp_recv_batch() flags: what to learn besides the payload. */
+#define UDP_RX_ADDR	0x1	/* source addresses, into in_addr[] */
+#define UDP_RX_LOCAL	0x2	/* local addresses, into in_local[] (udp_local_enable() first) */
+
 /*
- * recvmmsg() up to UDP_BATCH datagrams into the slots, with source
- * addresses when want_addr. Returns the count (> 0), 0 when nothing is
- * waiting, or -errno (ICMP errors on connected sockets, ...). Truncated
- * datagrams (MSG_TRUNC) have msg_len set to 0 and are the caller's to drop.
+ * recvmmsg() up to UDP_BATCH datagrams into the slots, with what flags
+ * ask for. Returns the count (> 0), 0 when nothing is waiting, or -errno
+ * (ICMP errors on connected sockets, ...). Truncated datagrams (MSG_TRUNC)
+ * have msg_len set to 0 and are the caller's to drop.
  */
-int udp_recv_batch(int fd, struct udp_batch *b, bool want_addr);
+int udp_recv_batch(int fd, struct udp_batch *b, unsigned int flags);
 /* The same into slots [first, UDP_BATCH): in[first..first+count) (first < UDP_BATCH). */
-int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, bool want_addr);
+int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, unsigned int flags);
+
+/* Have fd report each datagram's local address (for UDP_RX_LOCAL). 0 or -errno. */
+int udp_local_enable(int fd);
+
+/*
+ * Fill out[k] with len bytes at data, to addr (NULL: a connected socket),
+ * sent from local when it is not NULL and known (both copied).
+ */
+void udp_out_set(struct udp_batch *b, unsigned int k, void *data, size_t len,
+		 const union sockaddr_any *addr, const struct udp_local *local);
 
 /*
  * sendmmsg() b->out[0..n): each entry is tried; an entry that fails is

@@ -67,6 +67,7 @@ struct udp_assoc {
 	union sockaddr_any up;		/* -F: the last hop's relay (unmapped); family 0: direct */
 	union sockaddr_any bound;	/* BND.ADDR:BND.PORT we told the client */
 	union sockaddr_any client;	/* IPv4 unmapped; port valid once pinned */
+	struct udp_local local;		/* where the client sends to: replies go from there */
 	union sockaddr_any *dests;	/* owned: ASSOC_DESTS slots, made on first send */
 	unsigned int ndests, dest_next;
 	struct name_ent *names;		/* owned */
@@ -80,6 +81,7 @@ struct udp_assoc {
 	bool pinned;			/* client port known */
 	bool deny_private;
 	bool v6;			/* relay socket is AF_INET6 (dual-stack) */
+	bool want_local;		/* IP_PKTINFO on: local is learnt */
 	bool closed;
 	bool warned;			/* policy drop logged once */
 };
@@ -350,8 +352,7 @@ static void via_from_client(struct udp_assoc *a, struct udp_batch *b, unsigned i
 		return;
 	}
 	sock_addr_for(a, &a->up, &b->out_addr[*k]);
-	b->out_iov[*k].iov_base = udp_slot(b, i);
-	b->out_iov[*k].iov_len = b->in[i].msg_len;
+	udp_out_set(b, *k, udp_slot(b, i), b->in[i].msg_len, &b->out_addr[*k], NULL);
 	a->st.up_bytes += b->in[i].msg_len - u->data_off;
 	(*k)++;
 }
@@ -368,8 +369,7 @@ static void via_from_upstream(struct udp_assoc *a, struct udp_batch *b, unsigned
 		return;
 	}
 	sock_addr_for(a, &a->client, &b->out_addr[*k]);
-	b->out_iov[*k].iov_base = udp_slot(b, i);
-	b->out_iov[*k].iov_len = len;
+	udp_out_set(b, *k, udp_slot(b, i), len, &b->out_addr[*k], &a->local);
 	a->st.down_bytes += len - u.data_off;
 	(*k)++;
 }
@@ -417,8 +417,7 @@ static void from_client(struct udp_assoc *a, struct udp_batch *b, unsigned int i
 	}
 	remember_dest(a, &t);
 	sock_addr_for(a, &t, &b->out_addr[*k]);
-	b->out_iov[*k].iov_base = p + n;
-	b->out_iov[*k].iov_len = len - (size_t)n;
+	udp_out_set(b, *k, p + n, len - (size_t)n, &b->out_addr[*k], NULL);
 	a->st.up_bytes += len - (size_t)n;
 	(*k)++;
 }
@@ -440,8 +439,7 @@ static void from_target(struct udp_assoc *a, struct udp_batch *b, unsigned int i
 	}
 	memcpy(p - h, hdr, (size_t)h);
 	sock_addr_for(a, &a->client, &b->out_addr[*k]);
-	b->out_iov[*k].iov_base = p - h;
-	b->out_iov[*k].iov_len = len + (size_t)h;
+	udp_out_set(b, *k, p - h, len + (size_t)h, &b->out_addr[*k], &a->local);
 	a->st.down_bytes += len;
 	(*k)++;
 }
@@ -466,7 +464,7 @@ static void on_relay(struct io_req *req)
 	}
 	b = udp_batch_get(a->w);
 	for (int round = 0; b && round < UDP_ROUNDS; round++) {
-		int n = udp_recv_batch(a->io.fd, b, true);
+		int n = udp_recv_batch(a->io.fd, b, UDP_RX_ADDR | (a->want_local ? UDP_RX_LOCAL : 0));
 		unsigned int k = 0, up = 0, dropped;
 
 		if (n < 0 && is_transient(n))
@@ -498,6 +496,8 @@ static void on_relay(struct io_req *req)
 				a->pinned = true;
 			}
 			if (a->pinned && udp_addr_eq(from, &a->client, true)) {
+				if (a->want_local)
+					a->local = b->in_local[i];
 				from_client(a, b, i, &k);
 				up += k - before;
 			} else if (a->ndests && is_dest(a, from)) {
@@ -505,15 +505,6 @@ static void on_relay(struct io_req *req)
 			} else {
 				a->st.dropped++;	/* a stranger */
 			}
-		}
-		for (unsigned int j = 0; j < k; j++) {
-			struct msghdr *h = &b->out[j].msg_hdr;
-
-			memset(h, 0, sizeof(*h));
-			h->msg_iov = &b->out_iov[j];
-			h->msg_iovlen = 1;
-			h->msg_name = &b->out_addr[j];
-			h->msg_namelen = addr_len(&b->out_addr[j]);
 		}
 		if (k)
 			a->last_moved = loop_now(a_loop(a));
@@ -644,6 +635,8 @@ struct udp_assoc *udp_assoc_new(struct worker *w, const union sockaddr_any *clie
 		goto out_free;
 	}
 	sock_set_buffers(fd, UDP_SESSION_BUF);
+	/* Bound to the wildcard: replies must leave from the address the client used. */
+	a->want_local = udp_local_enable(fd) == 0;
 	*err = sock_local_addr(fd, &me);
 	if (*err)
 		goto out_close;

@@ -42,6 +42,7 @@ struct udp_sess {
 	uint64_t id;
 	union sockaddr_any client;	/* key */
 	union sockaddr_any peer;	/* the target address in use */
+	struct udp_local local;		/* wildcard listener: the address the client sent to */
 	struct dns_query *query;	/* resolving the target name, or NULL */
 	struct pending *pend, **pend_tail; /* owned: queued while resolving */
 	uint64_t up_dgrams, up_bytes, down_dgrams, down_bytes;
@@ -62,6 +63,7 @@ struct udp_fwd {
 	uint64_t dropped;		/* datagrams dropped at the listener */
 	uint64_t seq;
 	uint64_t warned_ms;		/* last "cannot open a session" warning */
+	bool want_local;		/* bound to a wildcard: reply from the address used */
 	bool closed;
 };
 
@@ -383,16 +385,10 @@ static void send_groups(struct udp_batch *b, struct up_groups *g, unsigned int n
 		unsigned int k = 0, dropped;
 
 		for (unsigned int i = 0; i < n; i++) {
-			struct mmsghdr *m = &b->out[k];
-
 			if (g->sess[i] != s)
 				continue;
 			g->sess[i] = NULL;
-			b->out_iov[k].iov_base = b->in_iov[i].iov_base;
-			b->out_iov[k].iov_len = b->in[i].msg_len;
-			memset(&m->msg_hdr, 0, sizeof(m->msg_hdr));
-			m->msg_hdr.msg_iov = &b->out_iov[k];
-			m->msg_hdr.msg_iovlen = 1;
+			udp_out_set(b, k, b->in_iov[i].iov_base, b->in[i].msg_len, NULL, NULL);
 			s->up_bytes += b->in[i].msg_len;
 			k++;
 		}
@@ -417,7 +413,8 @@ static void on_listener(struct io_req *req)
 		return;
 	b = udp_batch_get(wl->w);
 	for (int round = 0; b && round < UDP_ROUNDS; round++) {
-		int n = udp_recv_batch(wl->io.fd, b, true);
+		int n = udp_recv_batch(wl->io.fd, b,
+				       UDP_RX_ADDR | (f->want_local ? UDP_RX_LOCAL : 0));
 		struct udp_sess *last = NULL;
 
 		if (n <= 0) {
@@ -438,6 +435,8 @@ static void on_listener(struct io_req *req)
 			/* Clients send in bursts: most datagrams are the last one's. */
 			if (last && same_client(&last->client, from)) {
 				g.sess[i] = last;
+				if (f->want_local)
+					last->local = b->in_local[i];
 				continue;
 			}
 			h = addr_hash(f, from);
@@ -461,6 +460,8 @@ static void on_listener(struct io_req *req)
 			}
 			last = s;
 			g.sess[i] = s;
+			if (f->want_local)
+				s->local = b->in_local[i];
 			for (unsigned int u = 0; u < g.nuniq; u++)
 				if (g.uniq[u] == s)
 					goto seen;
@@ -507,7 +508,7 @@ static void on_upstream(struct io_req *req)
 		if (UDP_BATCH - b->held_slot < UDP_BATCH / 4)
 			udp_hold_flush(b);
 		first = b->held_slot;
-		n = udp_recv_batch_at(s->io.fd, b, first, false);
+		n = udp_recv_batch_at(s->io.fd, b, first, 0);
 		if (n == -ECONNREFUSED || n == -EHOSTUNREACH || n == -ENETUNREACH ||
 		    n == -EMSGSIZE) {
 			/* An ICMP error about an earlier datagram: the session goes on. */
@@ -523,7 +524,8 @@ static void on_upstream(struct io_req *req)
 				s->dropped++;
 				continue;
 			}
-			udp_hold_add(b, lfd, &f->dropped, i, &s->client);
+			udp_hold_add(b, lfd, &f->dropped, i, &s->client,
+				     f->want_local ? &s->local : NULL);
 			s->down_bytes += b->in[i].msg_len;
 			k++;
 		}
@@ -543,6 +545,7 @@ rearm:
 int udp_fwd_new(struct wlistener *wl)
 {
 	struct udp_fwd *f = calloc(1, sizeof(*f));
+	union sockaddr_any me;
 	uint32_t share;
 
 	if (!f)
@@ -561,6 +564,14 @@ int udp_fwd_new(struct wlistener *wl)
 	share = wl->w->cfg->udp_max_sessions / wl->w->nworkers;
 	f->max = share ? share : 1;
 	sock_set_buffers(wl->io.fd, UDP_LISTEN_BUF);
+	if (sock_local_addr(wl->io.fd, &me) == 0 && addr_is_any(&me)) {
+		int err = udp_local_enable(wl->io.fd);
+
+		if (err)	/* then the kernel picks reply sources by route */
+			log_warn(wl->w->log, "udp: cannot learn local addresses (IP_PKTINFO): %s",
+				 strerror(-err));
+		f->want_local = err == 0;
+	}
 	wl->udp = f;
 	return 0;
 }

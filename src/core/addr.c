@@ -156,6 +156,13 @@ static bool v4_is_private(uint32_t ip)
 	       (ip >> 28) >= 14;			/* 224/4 multicast, 240/4 reserved */
 }
 
+bool addr_is_any(const union sockaddr_any *a)
+{
+	if (a->sa.sa_family == AF_INET)
+		return a->sin.sin_addr.s_addr == htonl(INADDR_ANY);
+	return a->sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a->sin6.sin6_addr);
+}
+
 bool addr_is_loopback(const union sockaddr_any *a)
 {
 	if (a->sa.sa_family == AF_INET)

@@ -44,6 +44,9 @@ bool addr_from_literal(const char *host, uint16_t port, union sockaddr_any *out)
 /* "1.2.3.4:80" or "[::1]:80"; always NUL-terminates. Returns buf. */
 char *addr_format(const union sockaddr_any *a, char *buf, size_t len);
 
+/* 0.0.0.0 or :: (a wildcard bind). */
+bool addr_is_any(const union sockaddr_any *a);
+
 /* 127.0.0.0/8, ::1, or IPv4-mapped loopback. */
 bool addr_is_loopback(const union sockaddr_any *a);
 

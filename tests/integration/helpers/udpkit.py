@@ -128,6 +128,50 @@ def ping_main(args):
     sys.exit(0 if ping(args[0], int(args[1]), src) else 1)
 
 
+def srcaddr_main(args):
+    """srcaddr HOST PORT COUNT: COUNT equal datagrams in a burst (GSO-sized
+    runs on the way back) from an unconnected socket; every reply must come
+    from HOST:PORT itself. Then one from a connected socket (as resolvers
+    use), which the kernel only lets in from HOST:PORT."""
+    host, port, count = args[0], int(args[1]), int(args[2])
+    fam = fam_of(host)
+    want = socket.getaddrinfo(host, port, fam, socket.SOCK_DGRAM)[0][4][:2]
+    c = socket.socket(fam, socket.SOCK_DGRAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    c.settimeout(2)
+    for attempt in range(3):
+        for k in range(count):
+            c.sendto(b"burst-%06d" % k, (host, port))
+        got, wrong = 0, []
+        try:
+            while got < count:
+                d, src = c.recvfrom(70000)
+                if src[:2] != want:
+                    wrong.append(src[:2])
+                got += 1
+        except socket.timeout:
+            pass
+        if wrong:
+            fail("replies to %s:%d came from %s" % (host, port, sorted(set(wrong))))
+        if got >= count * 0.9:
+            break
+    else:
+        fail("%d of %d replies to %s:%d" % (got, count, host, port))
+    k = socket.socket(fam, socket.SOCK_DGRAM)
+    k.settimeout(1)
+    k.connect((host, port))
+    for attempt in range(3):
+        k.send(b"connected")
+        try:
+            if k.recv(100) == b"connected":
+                break
+        except socket.timeout:
+            continue
+    else:
+        fail("a connected client of %s:%d got no reply" % (host, port))
+    print("ok: %d replies from %s:%d, and the connected client's" % (got, host, port))
+
+
 def run_main(steps):
     for st in steps:
         f = st.split("/")
@@ -143,6 +187,8 @@ def run_main(steps):
             if ping(f[1], int(f[2]), int(f[3]), 0.3):
                 fail("an echo for client :%s via %s:%s" % (f[3], f[1], f[2]))
             print("ok: %s" % st)
+        elif f[0] == "src":
+            srcaddr_main(f[1:])
         elif f[0] == "sleep":
             time.sleep(float(f[1]))
         else:
@@ -252,6 +298,11 @@ def s5_scenario(phost, pport, eport, scen, user, pw, args):
         u0 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         u0.bind(("127.0.0.1", 0))
         announce = ("0.0.0.0", u0.getsockname()[1])
+    if scen == "source":
+        k = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        k.bind(("127.0.0.1", 0))
+        k.settimeout(1)
+        announce = ("0.0.0.0", k.getsockname()[1])
     r = associate(phost, pport, user, pw, announce)
     if scen == "refused":
         if not isinstance(r, int):
@@ -302,6 +353,34 @@ def s5_scenario(phost, pport, eport, scen, user, pw, args):
             return
         fail("no reply via %s" % host)
 
+    if scen == "source":
+        # The relay is bound to the wildcard: its replies must come from the
+        # address the client sends to (BND.ADDR), as a connected client needs.
+        # k, whose port was announced, asks unconnected first (recvfrom
+        # shows the source), then connected (the kernel filters the source).
+        if rhost != phost:
+            fail("BND.ADDR is %s, the client reached %s" % (rhost, phost))
+        for connected in (False, True):
+            if connected:
+                k.connect((rhost, rport))
+            for attempt in range(3):
+                k.sendto(wrap("127.0.0.1", eport, b"hello source"), (rhost, rport))
+                try:
+                    d, src = k.recvfrom(70000)
+                except socket.timeout:
+                    continue
+                if src[:2] != (rhost, rport):
+                    fail("the relay's reply came from %s:%d, the client sent to %s:%d" %
+                         (src[0], src[1], rhost, rport))
+                if unwrap(d)[2] != b"hello source":
+                    fail("the relay's reply is %r" % d[:40])
+                break
+            else:
+                fail("no reply via the relay at %s:%d (%s client)" %
+                     (rhost, rport, "connected" if connected else "unconnected"))
+        print("ok: relay replies come from BND.ADDR %s" % rhost)
+        t.close()
+        return
     if scen in ("targets", "pin", "die", "garbage"):
         roundtrip("127.0.0.1", b"hello v4", 1, "127.0.0.1")
     if scen == "targets":
