@@ -80,11 +80,7 @@ static void test_send_flow(void)
 	CHECK(connect(tx, (struct sockaddr *)&a, sizeof(a)) == 0);
 	for (size_t i = 0; i < n; i++) {
 		memset(data + i * 4096, (int)(i + 1), sizes[i]);
-		b.out_iov[i].iov_base = data + i * 4096;
-		b.out_iov[i].iov_len = sizes[i];
-		memset(&b.out[i].msg_hdr, 0, sizeof(b.out[i].msg_hdr));
-		b.out[i].msg_hdr.msg_iov = &b.out_iov[i];
-		b.out[i].msg_hdr.msg_iovlen = 1;
+		udp_out_set(&b, (unsigned int)i, data + i * 4096, sizes[i], NULL, NULL);
 	}
 	CHECK_EQ_INT(udp_send_flow(tx, &b, (unsigned int)n), 0);
 	for (size_t i = 0; i < n; i++) {
@@ -100,10 +96,64 @@ static void test_send_flow(void)
 	free(data);
 }
 
+/*
+ * A wildcard socket learns each datagram's local address (UDP_RX_LOCAL),
+ * and replies sent with it (udp_out_set() + udp_send_flow(), GSO runs
+ * among them) leave from that address, in order, whatever the route says.
+ */
+static void test_local(void)
+{
+	static struct udp_batch b;
+	static const char *const to[] = { "127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.3",
+					  "127.0.0.3", "127.0.0.1", "127.0.0.2", "127.0.0.2" };
+	size_t n = ARRAY_SIZE(to);
+	union sockaddr_any any = mk("0.0.0.0", 0), me;
+	socklen_t al = sizeof(me);
+	int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0), got;
+
+	b.buf = malloc((size_t)UDP_BATCH * UDP_SLOT);
+	CHECK(b.buf && rx >= 0 && tx >= 0);
+	CHECK(bind(rx, &any.sa, addr_len(&any)) == 0);
+	CHECK(getsockname(rx, &me.sa, &al) == 0);
+	CHECK_EQ_INT(udp_local_enable(rx), 0);
+	for (size_t i = 0; i < n; i++) {
+		union sockaddr_any d = mk(to[i], addr_port(&me));
+		uint8_t msg[64];
+
+		memset(msg, (int)(i + 1), sizeof(msg));
+		CHECK(sendto(tx, msg, sizeof(msg), 0, &d.sa, addr_len(&d)) == sizeof(msg));
+	}
+	got = udp_recv_batch(rx, &b, UDP_RX_ADDR | UDP_RX_LOCAL);
+	CHECK_EQ_INT(got, (int)n);
+	for (int i = 0; i < got && i < (int)n; i++) {
+		char s[INET_ADDRSTRLEN];
+
+		CHECK_EQ_INT(b.in_local[i].family, AF_INET);
+		CHECK_STR(inet_ntop(AF_INET, &b.in_local[i].v4, s, sizeof(s)), to[i]);
+		udp_out_set(&b, (unsigned int)i, udp_slot(&b, (unsigned int)i), b.in[i].msg_len,
+			    &b.in_addr[i], &b.in_local[i]);
+	}
+	CHECK_EQ_INT(udp_send_flow(rx, &b, (unsigned int)got), 0);
+	for (size_t i = 0; i < n; i++) {
+		union sockaddr_any from, want = mk(to[i], addr_port(&me));
+		socklen_t fl = sizeof(from);
+		uint8_t buf[128];
+		ssize_t r = recvfrom(tx, buf, sizeof(buf), MSG_DONTWAIT, &from.sa, &fl);
+
+		CHECK_EQ_INT(r, 64);
+		CHECK(r > 0 && buf[0] == (uint8_t)(i + 1));
+		CHECK(udp_addr_eq(&from, &want, true));
+	}
+	free(b.buf);
+	close(rx);
+	close(tx);
+}
+
 int main(void)
 {
 	RUN(test_map_unmap);
 	RUN(test_eq);
 	RUN(test_send_flow);
+	RUN(test_local);
 	return unit_done();
 }
