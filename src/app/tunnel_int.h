@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "app/tunnel.h"
+#include "app/udp.h"
 #include "core/addr.h"
 #include "core/list.h"
 #include "core/loop.h"
@@ -37,6 +38,7 @@ struct tep {
 	bool connected;			/* client: connect()ed, no msg_name */
 	bool in_rx;			/* inside the receive callback: do not free */
 	bool gso;			/* UDP_SEGMENT works: one sendmsg per run of datagrams */
+	bool want_local;		/* server on a wildcard address: IP_PKTINFO on */
 	unsigned int ntx;
 	unsigned int ntouched;
 	struct tpeer *touched[TEP_TOUCH_MAX]; /* peers with input in this batch */
@@ -46,14 +48,15 @@ struct tep {
 	/* Send queue: one slot per datagram; runs to one address go out as GSO. */
 	struct iovec txv[TEP_TX_SLOTS];
 	union sockaddr_any txa[TEP_TX_SLOTS];
+	struct udp_local txl[TEP_TX_SLOTS];	/* source to send from (want_local) */
 	struct mmsghdr txm[TEP_TX_SLOTS];
 	unsigned int txfirst[TEP_TX_SLOTS];	/* message -> its first slot */
-	char txc[TEP_TX_SLOTS][CMSG_SPACE(sizeof(uint16_t))];
+	_Alignas(struct cmsghdr) uint8_t txc[TEP_TX_SLOTS][UDP_CTL_GSO];	/* GSO, PKTINFO */
 	uint8_t txb[TEP_TX_SLOTS][TCHAN_MAX_PACKET];
 	struct mmsghdr rxm[TEP_BATCH];
 	struct iovec rxv[TEP_BATCH];
 	struct sockaddr_storage rxa[TEP_BATCH];
-	char rxc[TEP_BATCH][CMSG_SPACE(sizeof(int))];
+	_Alignas(struct cmsghdr) uint8_t rxc[TEP_BATCH][CMSG_SPACE(sizeof(int)) + UDP_CTL_IN];
 	uint8_t rxb[TEP_BATCH][TEP_RX_MAX];
 };
 
@@ -76,6 +79,7 @@ struct tpeer {
 	struct dns_query *query;	/* client: resolving the server name */
 	struct timer timer;
 	union sockaddr_any addr;	/* where to send: latest authenticated source */
+	struct udp_local local;		/* server: where it sent to, to answer from */
 	uint64_t id;
 	uint64_t start_ms;
 	uint64_t rx_bytes, tx_bytes;	/* UDP payload bytes */
@@ -180,7 +184,7 @@ void tclient_peer_gone(struct tpeer *p);
 void tclient_on_datagram(struct tep *ep, const uint8_t *pkt, size_t len,
 			 const union sockaddr_any *from);
 void tsrv_on_datagram(struct tep *ep, const uint8_t *pkt, size_t len,
-		      const union sockaddr_any *from);
+		      const union sockaddr_any *from, const struct udp_local *local);
 /* The client's socket saw an error (ICMP port unreachable: ECONNREFUSED). */
 void tclient_on_error(struct tep *ep, int err);
 

@@ -62,6 +62,7 @@ void tep_init(struct tep *ep, struct worker *w)
 	ep->ntouched = 0;
 	ep->in_rx = false;
 	ep->scratch_busy = false;
+	ep->want_local = false;
 }
 
 int tep_open(struct tep *ep, int fd)
@@ -94,7 +95,8 @@ static bool same_dest(const struct tep *ep, unsigned int a, unsigned int b)
 {
 	return ep->connected ||
 	       (ep->txa[a].sa.sa_family == ep->txa[b].sa.sa_family &&
-		memcmp(&ep->txa[a], &ep->txa[b], addr_len(&ep->txa[a])) == 0);
+		memcmp(&ep->txa[a], &ep->txa[b], addr_len(&ep->txa[a])) == 0 &&
+		udp_local_eq(&ep->txl[a], &ep->txl[b]));
 }
 
 /* Group slots [from, ntx) into messages: runs of equal-size datagrams to one address. */
@@ -119,18 +121,21 @@ static unsigned int tx_build(struct tep *ep, unsigned int from)
 		h->msg_iov = &ep->txv[i];
 		h->msg_iovlen = j - i;
 		if (j - i > 1) {
-			struct cmsghdr *cm;
+			struct cmsghdr *cm = (struct cmsghdr *)(void *)ep->txc[nm];
 			uint16_t s16 = (uint16_t)seg;
 
-			memset(ep->txc[nm], 0, sizeof(ep->txc[nm]));
-			h->msg_control = ep->txc[nm];
-			h->msg_controllen = sizeof(ep->txc[nm]);
-			cm = CMSG_FIRSTHDR(h);
+			memset(cm, 0, CMSG_SPACE(sizeof(s16)));
 			cm->cmsg_level = IPPROTO_UDP;
 			cm->cmsg_type = UDP_SEGMENT;
 			cm->cmsg_len = CMSG_LEN(sizeof(s16));
 			memcpy(CMSG_DATA(cm), &s16, sizeof(s16));
+			h->msg_controllen = CMSG_SPACE(sizeof(s16));
 		}
+		if (!ep->connected)	/* a server on a wildcard address: answer from the address used */
+			h->msg_controllen += udp_local_put(ep->txc[nm] + h->msg_controllen,
+							   &ep->txl[i]);
+		if (h->msg_controllen)
+			h->msg_control = ep->txc[nm];
 		ep->txfirst[nm] = i;
 		nm++;
 		i = j;
@@ -258,9 +263,12 @@ static void tep_on_readable(struct io_req *req)
 			struct msghdr *h = &ep->rxm[i].msg_hdr;
 			size_t len = ep->rxm[i].msg_len, seg = len;
 			struct cmsghdr *cm;
+			struct udp_local local = { 0 };
 
 			if (h->msg_flags & MSG_TRUNC)
 				continue;
+			if (ep->want_local)
+				udp_local_parse(h, &local);
 			/* GRO: several datagrams of seg bytes (the last maybe shorter). */
 			for (cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
 				if (cm->cmsg_level == IPPROTO_UDP && cm->cmsg_type == UDP_GRO) {
@@ -275,7 +283,7 @@ static void tep_on_readable(struct io_req *req)
 				size_t k = len - off < seg ? len - off : seg;
 
 				if (ep->srv)
-					tsrv_on_datagram(ep, ep->rxb[i] + off, k, from);
+					tsrv_on_datagram(ep, ep->rxb[i] + off, k, from, &local);
 				else
 					tclient_on_datagram(ep, ep->rxb[i] + off, k, from);
 			}
@@ -413,8 +421,10 @@ void tpeer_emit(void *user, const uint8_t *pkt, size_t len)
 	memcpy(ep->txb[i], pkt, len);
 	ep->txv[i].iov_base = ep->txb[i];
 	ep->txv[i].iov_len = len;
-	if (!ep->connected)
+	if (!ep->connected) {
 		ep->txa[i] = p->addr;
+		ep->txl[i] = p->local;
+	}
 }
 
 static void fmt_ms(uint64_t ms, char *buf, size_t len)

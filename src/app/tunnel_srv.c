@@ -117,6 +117,14 @@ int tunnel_srv_start(struct wlistener *wl, int fd)
 		free(s);
 		return err;
 	}
+	/* On a wildcard address, answer each client from the address it sent to. */
+	if (addr_is_any(&wl->cfg->bind)) {
+		err = udp_local_enable(fd);
+		if (err)
+			log_warn(w->log, "tunnel: cannot learn local addresses (IP_PKTINFO): %s",
+				 strerror(-err));
+		s->ep.want_local = err == 0;
+	}
 	list_add_tail(&w->tun_srvs, &s->link);
 	tep_arm(&s->ep);
 	loop_timer_arm(&w->loop, &s->wall, WALL_RESYNC_MS);
@@ -166,7 +174,7 @@ static void note_bad(struct tsrv *s, const union sockaddr_any *from)
 }
 
 void tsrv_on_datagram(struct tep *ep, const uint8_t *pkt, size_t len,
-		      const union sockaddr_any *from)
+		      const union sockaddr_any *from, const struct udp_local *local)
 {
 	struct tsrv *s = ep->srv;
 	struct worker *w = s->w;
@@ -193,6 +201,7 @@ void tsrv_on_datagram(struct tep *ep, const uint8_t *pkt, size_t len,
 		p->ep = &s->ep;
 		p->ch = ch;
 		p->addr = *from;
+		p->local = *local;
 		p->state = TPEER_HANDSHAKE;
 		list_add_tail(&s->peers, &p->link);
 		s->last = p;
@@ -216,6 +225,7 @@ void tsrv_on_datagram(struct tep *ep, const uint8_t *pkt, size_t len,
 			memset(&p->addr, 0, sizeof(p->addr));
 			memcpy(&p->addr, from, addr_len(from));
 		}
+		p->local = *local;	/* and from the address it sent to */
 		if (rc == TCHAN_DATA && plen)
 			tpeer_input(p, ep->pt, plen);
 		tep_touch(ep, p);

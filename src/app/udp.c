@@ -127,8 +127,7 @@ static bool local_usable_v4(struct in_addr a)
 	return h != INADDR_ANY && h != INADDR_BROADCAST && !IN_MULTICAST(h);
 }
 
-/* The datagram's local address from its control messages (family 0 when none is usable). */
-static void parse_local(struct msghdr *h, struct udp_local *l)
+void udp_local_parse(struct msghdr *h, struct udp_local *l)
 {
 	bool have4 = false;
 
@@ -199,13 +198,12 @@ int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, unsigned 
 		if (in[i].msg_hdr.msg_flags & MSG_TRUNC)
 			in[i].msg_len = 0;
 		if (want_local)
-			parse_local(&in[i].msg_hdr, &b->in_local[first + (unsigned int)i]);
+			udp_local_parse(&in[i].msg_hdr, &b->in_local[first + (unsigned int)i]);
 	}
 	return n;
 }
 
-/* Write local's PKTINFO cmsg at p (aligned, room for it); returns its CMSG_SPACE. */
-static size_t put_local(uint8_t *p, const struct udp_local *l)
+size_t udp_local_put(uint8_t *p, const struct udp_local *l)
 {
 	struct cmsghdr *c = (struct cmsghdr *)(void *)p;
 
@@ -256,7 +254,7 @@ void udp_out_set(struct udp_batch *b, unsigned int k, void *data, size_t len,
 	if (local && local->family) {
 		b->out_local[k] = *local;
 		h->msg_control = b->out_ctl[k];
-		h->msg_controllen = put_local(b->out_ctl[k], local);
+		h->msg_controllen = udp_local_put(b->out_ctl[k], local);
 	} else {
 		b->out_local[k].family = 0;
 	}
@@ -322,7 +320,7 @@ unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n)
 #define GSO_SEG_MAX	1400
 #define GSO_FAILURES_MAX 16
 
-static bool same_local(const struct udp_local *a, const struct udp_local *b)
+bool udp_local_eq(const struct udp_local *a, const struct udp_local *b)
 {
 	if (a->family != b->family)
 		return false;
@@ -341,7 +339,7 @@ static bool same_dest(const struct udp_batch *b, unsigned int i, unsigned int j)
 {
 	const struct msghdr *x = &b->out[i].msg_hdr, *y = &b->out[j].msg_hdr;
 
-	if (!same_local(&b->out_local[i], &b->out_local[j]))
+	if (!udp_local_eq(&b->out_local[i], &b->out_local[j]))
 		return false;
 	return x->msg_name == y->msg_name ||
 	       (x->msg_name && y->msg_name && x->msg_namelen == y->msg_namelen &&
@@ -388,7 +386,7 @@ unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 				memcpy(CMSG_DATA(c), &seg, sizeof(seg));
 				h->msg_control = b->gso_ctl[ng];
 				h->msg_controllen = CMSG_SPACE(sizeof(seg)) +
-					put_local(b->gso_ctl[ng] + CMSG_SPACE(sizeof(seg)),
+					udp_local_put(b->gso_ctl[ng] + CMSG_SPACE(sizeof(seg)),
 						  &b->out_local[i]);
 			}
 		}

@@ -144,6 +144,18 @@ int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, unsigned 
 
 /* Have fd report each datagram's local address (for UDP_RX_LOCAL). 0 or -errno. */
 int udp_local_enable(int fd);
+/*
+ * A received datagram's local address from its IP_PKTINFO / IPV6_PKTINFO
+ * control message (family 0 when there is none we could send from:
+ * multicast, broadcast, truncated control data).
+ */
+void udp_local_parse(struct msghdr *h, struct udp_local *l);
+/*
+ * Write l's PKTINFO control message at p (cmsghdr-aligned, room for
+ * UDP_CTL_OUT bytes); returns its CMSG_SPACE, 0 when l->family is 0.
+ */
+size_t udp_local_put(uint8_t *p, const struct udp_local *l);
+bool udp_local_eq(const struct udp_local *a, const struct udp_local *b);
 
 /*
  * Fill out[k] with len bytes at data, to addr (NULL: a connected socket),

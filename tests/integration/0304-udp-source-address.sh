@@ -6,9 +6,12 @@
 # connected UDP socket (as resolvers use, which drops replies from any
 # other source) gets its answer. The same for a SOCKS5 UDP relay (always
 # bound to the wildcard): BND.ADDR is the address the client reached, and
-# the relay's replies come from it. All of it in a network namespace of the
-# test's own, so the wildcard listeners see nothing but its loopback.
+# the relay's replies come from it. And for a tunnel:// server on 0.0.0.0
+# and [::]: a client (whose socket is connected) reaches it on 127.0.0.2.
+# All of it in a network namespace of the test's own, so the wildcard
+# listeners see nothing but its loopback.
 . "$(dirname "$0")/lib.sh"
+. "$HELPERS/tun_lib.sh"
 need ip python3
 K=$HELPERS/udpkit.py
 
@@ -38,3 +41,23 @@ in_ns python3 "$K" s5 127.0.0.2 "$S5" "$E" source || fail "SOCKS5 relay reply so
 in_ns python3 "$K" s5 127.0.0.3 "$S5" "$E" source || fail "SOCKS5 relay reply source (127.0.0.3)"
 pid_alive "$SLUICE_PID" || fail "sluice died"
 stop_sluice
+
+# tunnel://: the client's UDP socket is connected, so it hears only replies from 127.0.0.2.
+tun_key
+TE=9010
+bg techo in_ns python3 "$HELPERS/echo_server.py" --host 127.0.0.1 --port "$TE"
+wait_listen "$TE"
+targs=(--tunnel-key "$KEY" --allow-open --allow-private -L "tunnel://0.0.0.0:9011/127.0.0.1:$TE")
+[ "$v6" = 1 ] && targs+=(-L "tunnel://[::]:9012/127.0.0.1:$TE")
+tun_server "${targs[@]}"
+tun_client -w 1 --tunnel-key "$KEY" -L "tcp://127.0.0.1:9021/192.0.2.1:9" -F "tunnel://127.0.0.2:9011"
+in_ns python3 "$HELPERS/client.py" echo 127.0.0.1 9021 --count 3 ||
+	fail "tunnel:// on 0.0.0.0 reached at 127.0.0.2: echo failed"
+stop_pid "$CLI_PID" "$CLI_LOG"
+if [ "$v6" = 1 ]; then
+	tun_client -w 1 --tunnel-key "$KEY" -L "tcp://127.0.0.1:9022/192.0.2.1:9" -F "tunnel://127.0.0.2:9012"
+	in_ns python3 "$HELPERS/client.py" echo 127.0.0.1 9022 --count 3 ||
+		fail "tunnel:// on [::] reached at 127.0.0.2: echo failed"
+	stop_pid "$CLI_PID" "$CLI_LOG"
+fi
+stop_pid "$SRV_PID" "$SRV_LOG"
