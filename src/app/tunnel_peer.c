@@ -158,6 +158,9 @@ void tep_flush(struct tep *ep)
 
 			if (err == EINTR)
 				continue;
+			/* The source we learnt is refused: send it the way we used to. */
+			if (!ep->connected && udp_local_strip(&ep->txm[off].msg_hdr, err))
+				continue;
 			if (ep->gso && (err == EIO || err == EINVAL || err == EOPNOTSUPP) &&
 			    ep->txm[off].msg_hdr.msg_iovlen > 1) {
 				/* No GSO on this path after all: one by one from here. */
@@ -168,12 +171,14 @@ void tep_flush(struct tep *ep)
 			}
 			/*
 			 * EAGAIN: the socket is full, the rest is lost like on
-			 * the wire. ECONNREFUSED (connected client): an ICMP
-			 * from an earlier send; the receive side reports it.
+			 * the wire. Anything else is about this message (an
+			 * ICMP error from an earlier send on a connected
+			 * client, one peer's route, its size): the messages
+			 * of other peers behind it still go.
 			 */
-			if (err != ECONNREFUSED)
+			if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS)
 				break;
-			off++;		/* that one got the error: go on */
+			off++;
 			continue;
 		}
 		off += (unsigned int)n;

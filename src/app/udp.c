@@ -116,6 +116,14 @@ int udp_local_enable(int fd)
 	if (me.sa.sa_family == AF_INET6 &&
 	    setsockopt(fd, SOL_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) < 0)
 		return -errno;
+	/*
+	 * IPv6 only takes a PKTINFO source that is a configured address; with
+	 * AnyIP (a local route: ip -6 route add local PREFIX dev lo) the
+	 * datagram's address is ours but not configured. FREEBIND lifts that
+	 * check, and we only ever send from addresses datagrams came to.
+	 * Best effort: without it, udp_local_strip() falls back.
+	 */
+	(void)setsockopt(fd, SOL_IP, IP_FREEBIND, &on, sizeof(on));
 	return 0;
 }
 
@@ -260,6 +268,23 @@ void udp_out_set(struct udp_batch *b, unsigned int k, void *data, size_t len,
 	}
 }
 
+bool udp_local_strip(struct msghdr *h, int err)
+{
+	if (err != EINVAL && err != ENETUNREACH && err != EADDRNOTAVAIL && err != EHOSTUNREACH)
+		return false;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+		if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_PKTINFO) ||
+		    (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_PKTINFO)) {
+			/* Ours is always the last one: cut it off. */
+			h->msg_controllen = (size_t)((uint8_t *)c - (uint8_t *)h->msg_control);
+			if (!h->msg_controllen)
+				h->msg_control = NULL;
+			return true;
+		}
+	}
+	return false;
+}
+
 enum { SEND_ALL, SEND_FULL, SEND_BAD };
 
 /*
@@ -289,6 +314,9 @@ static int send_run(int fd, struct mmsghdr *m, unsigned int n, unsigned int *don
 			retried = true;
 			continue;
 		}
+		/* The source we learnt is refused (gone, or not ours to send from): let the route pick. */
+		if (r < 0 && udp_local_strip(&m[*done].msg_hdr, errno))
+			continue;
 		return SEND_BAD;
 	}
 	return SEND_ALL;

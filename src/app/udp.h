@@ -156,6 +156,14 @@ void udp_local_parse(struct msghdr *h, struct udp_local *l);
  */
 size_t udp_local_put(uint8_t *p, const struct udp_local *l);
 bool udp_local_eq(const struct udp_local *a, const struct udp_local *b);
+/*
+ * A send carrying a PKTINFO source failed with err: when err says the
+ * source cannot be used (EINVAL, EADDRNOTAVAIL, ENETUNREACH, EHOSTUNREACH:
+ * the address went away, or is only routed to us, like IPv4 AnyIP without
+ * an address), drop the PKTINFO from h so a resend lets the kernel pick
+ * the source as before. true when h changed.
+ */
+bool udp_local_strip(struct msghdr *h, int err);
 
 /*
  * Fill out[k] with len bytes at data, to addr (NULL: a connected socket),

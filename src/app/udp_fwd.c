@@ -453,6 +453,8 @@ static void on_listener(struct io_req *req)
 				f->dropped++;
 				continue;
 			}
+			if (f->want_local)
+				s->local = b->in_local[i];
 			if (!io_is_open(&s->io)) {	/* still resolving */
 				touch(s);
 				queue_pending(s, udp_slot(b, i), b->in[i].msg_len);
@@ -460,8 +462,6 @@ static void on_listener(struct io_req *req)
 			}
 			last = s;
 			g.sess[i] = s;
-			if (f->want_local)
-				s->local = b->in_local[i];
 			for (unsigned int u = 0; u < g.nuniq; u++)
 				if (g.uniq[u] == s)
 					goto seen;

@@ -6,7 +6,10 @@
 # connected UDP socket (as resolvers use, which drops replies from any
 # other source) gets its answer. The same for a SOCKS5 UDP relay (always
 # bound to the wildcard): BND.ADDR is the address the client reached, and
-# the relay's replies come from it. And for a tunnel:// server on 0.0.0.0
+# the relay's replies come from it. The same with a host name target (the
+# first datagram waits for the name) and for AnyIP prefixes (local routes,
+# no configured address: IPv6 needs IP_FREEBIND to send from them).
+# And for a tunnel:// server on 0.0.0.0
 # and [::]: a client (whose socket is connected) reaches it on 127.0.0.2.
 # All of it in a network namespace of the test's own, so the wildcard
 # listeners see nothing but its loopback.
@@ -24,15 +27,24 @@ in_ns() { ip netns exec "$NS" "$@"; }
 v6=0
 in_ns python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null && v6=1
 
+# AnyIP: whole prefixes routed to us, no address configured in them.
+anyip4=0 anyip6=0
+ip -n "$NS" route add local 10.77.0.0/24 dev lo 2>/dev/null && anyip4=1
+[ "$v6" = 1 ] && ip -n "$NS" -6 route add local 2001:db8:77::/64 dev lo 2>/dev/null && anyip6=1
+
 # Fixed ports: the namespace is ours alone.
-E=9001 P4=9002 PD=9003 S5=9004
+E=9001 P4=9002 PD=9003 S5=9004 PN=9005
 bg echo in_ns python3 "$K" echo "$E"
 wait_for 5 udp_bound "$E" || fail "udp echo did not start"
-args=(-w 2 --allow-open --allow-private -L "udp://0.0.0.0:$P4/127.0.0.1:$E" -L "socks5://0.0.0.0:$S5")
+args=(-w 2 --allow-open --allow-private -L "udp://0.0.0.0:$P4/127.0.0.1:$E" -L "socks5://0.0.0.0:$S5"
+	-L "udp://0.0.0.0:$PN/localhost:$E")
 [ "$v6" = 1 ] && args+=(-L "udp://[::]:$PD/127.0.0.1:$E")
 start_sluice "${args[@]}"
 
-steps=(src/127.0.0.2/$P4/40 src/127.0.0.3/$P4/40 src/127.0.0.1/$P4/10)
+steps=(src/127.0.0.2/$P4/40 src/127.0.0.3/$P4/40 src/127.0.0.1/$P4/10 src/127.0.0.2/$PN/1
+	src/127.0.0.3/$PN/20)
+[ "$anyip4" = 1 ] && steps+=(src/10.77.0.5/$P4/20)
+[ "$anyip6" = 1 ] && steps+=(src/2001:db8:77::5/$PD/20)
 if [ "$v6" = 1 ]; then
 	steps+=(src/127.0.0.2/$PD/40 src/::1/$PD/40 src/127.0.0.3/$PD/10)
 fi

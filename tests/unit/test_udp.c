@@ -149,11 +149,52 @@ static void test_local(void)
 	close(tx);
 }
 
+/*
+ * A learnt source the kernel refuses (not ours any more: 192.0.2.77 here)
+ * costs nothing but the PKTINFO: the datagrams go out from the route's
+ * choice, GSO run and single alike, none dropped.
+ */
+static void test_local_refused(void)
+{
+	static struct udp_batch b;
+	union sockaddr_any lo = mk("127.0.0.1", 0), me, from;
+	socklen_t al = sizeof(me), fl;
+	struct udp_local gone = { .family = AF_INET };
+	uint8_t data[5][32], buf[64];
+	int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
+
+	CHECK(rx >= 0 && tx >= 0);
+	CHECK(inet_pton(AF_INET, "192.0.2.77", &gone.v4) == 1);
+	CHECK(bind(rx, &lo.sa, addr_len(&lo)) == 0);
+	CHECK(getsockname(rx, &me.sa, &al) == 0);
+	for (unsigned int i = 0; i < 5; i++) {
+		memset(data[i], (int)(i + 1), sizeof(data[i]));
+		/* 4 equal ones (one GSO run), then a shorter one on its own */
+		udp_out_set(&b, i, data[i], i < 4 ? 32 : 16, &me, &gone);
+	}
+	CHECK_EQ_INT(udp_send_flow(tx, &b, 5), 0);
+	for (unsigned int i = 0; i < 5; i++) {
+		ssize_t r;
+
+		fl = sizeof(from);
+		r = recvfrom(rx, buf, sizeof(buf), MSG_DONTWAIT, &from.sa, &fl);
+		CHECK_EQ_INT(r, i < 4 ? 32 : 16);
+		CHECK(r > 0 && buf[0] == (uint8_t)(i + 1));
+	}
+	/* and the plain path */
+	udp_out_set(&b, 0, data[0], 8, &me, &gone);
+	CHECK_EQ_INT(udp_send_out(tx, &b, 1), 0);
+	CHECK_EQ_INT(recv(rx, buf, sizeof(buf), MSG_DONTWAIT), 8);
+	close(rx);
+	close(tx);
+}
+
 int main(void)
 {
 	RUN(test_map_unmap);
 	RUN(test_eq);
 	RUN(test_send_flow);
 	RUN(test_local);
+	RUN(test_local_refused);
 	return unit_done();
 }
