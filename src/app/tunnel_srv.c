@@ -118,13 +118,11 @@ int tunnel_srv_start(struct wlistener *wl, int fd)
 		return err;
 	}
 	/* On a wildcard address, answer each client from the address it sent to. */
-	if (addr_is_any(&wl->cfg->bind)) {
-		err = udp_local_enable(fd);
-		if (err)
-			log_warn(w->log, "tunnel: cannot learn local addresses (IP_PKTINFO): %s",
-				 strerror(-err));
-		s->ep.want_local = err == 0;
-	}
+	err = udp_local_enable(fd);
+	if (err < 0)
+		log_warn(w->log, "tunnel: cannot learn local addresses (IP_PKTINFO): %s",
+			 strerror(-err));
+	s->ep.want_local = err > 0;
 	list_add_tail(&w->tun_srvs, &s->link);
 	tep_arm(&s->ep);
 	loop_timer_arm(&w->loop, &s->wall, WALL_RESYNC_MS);

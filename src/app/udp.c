@@ -1,8 +1,8 @@
 /* The per-worker datagram scratch and address helpers shared by udp_fwd.c and udp_assoc.c. */
 #include "app/udp.h"
 
-#include <errno.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
@@ -110,6 +110,8 @@ int udp_local_enable(int fd)
 
 	if (getsockname(fd, &me.sa, &len) < 0)
 		return -errno;
+	if (!addr_is_any(&me))
+		return 0;	/* one address: the kernel sends from it anyway */
 	/* IPv4 (and IPv4 on a dual-stack socket) gives ipi_spec_dst: a usable source. */
 	if (setsockopt(fd, SOL_IP, IP_PKTINFO, &on, sizeof(on)) < 0)
 		return -errno;
@@ -124,7 +126,7 @@ int udp_local_enable(int fd)
 	 * Best effort: without it, udp_local_strip() falls back.
 	 */
 	(void)setsockopt(fd, SOL_IP, IP_FREEBIND, &on, sizeof(on));
-	return 0;
+	return 1;
 }
 
 /* A destination address we may send from: not multicast or broadcast. */
@@ -149,7 +151,6 @@ void udp_local_parse(struct msghdr *h, struct udp_local *l)
 
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 			if (local_usable_v4(pi.ipi_spec_dst)) {
-				memset(l, 0, sizeof(*l));
 				l->family = AF_INET;
 				l->v4 = pi.ipi_spec_dst;
 				have4 = true;

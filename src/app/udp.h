@@ -142,7 +142,12 @@ int udp_recv_batch(int fd, struct udp_batch *b, unsigned int flags);
 /* The same into slots [first, UDP_BATCH): in[first..first+count) (first < UDP_BATCH). */
 int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, unsigned int flags);
 
-/* Have fd report each datagram's local address (for UDP_RX_LOCAL). 0 or -errno. */
+/*
+ * If fd is bound to a wildcard address, have it report each datagram's
+ * local address (for UDP_RX_LOCAL) and accept it as a source: 1. Bound to
+ * one address, which the kernel sends from anyway: 0, nothing done. Or
+ * -errno.
+ */
 int udp_local_enable(int fd);
 /*
  * A received datagram's local address from its IP_PKTINFO / IPV6_PKTINFO

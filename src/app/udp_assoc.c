@@ -636,7 +636,7 @@ struct udp_assoc *udp_assoc_new(struct worker *w, const union sockaddr_any *clie
 	}
 	sock_set_buffers(fd, UDP_SESSION_BUF);
 	/* Bound to the wildcard: replies must leave from the address the client used. */
-	a->want_local = udp_local_enable(fd) == 0;
+	a->want_local = udp_local_enable(fd) > 0;
 	*err = sock_local_addr(fd, &me);
 	if (*err)
 		goto out_close;

@@ -545,8 +545,8 @@ rearm:
 int udp_fwd_new(struct wlistener *wl)
 {
 	struct udp_fwd *f = calloc(1, sizeof(*f));
-	union sockaddr_any me;
 	uint32_t share;
+	int rc;
 
 	if (!f)
 		return -ENOMEM;
@@ -564,14 +564,12 @@ int udp_fwd_new(struct wlistener *wl)
 	share = wl->w->cfg->udp_max_sessions / wl->w->nworkers;
 	f->max = share ? share : 1;
 	sock_set_buffers(wl->io.fd, UDP_LISTEN_BUF);
-	if (sock_local_addr(wl->io.fd, &me) == 0 && addr_is_any(&me)) {
-		int err = udp_local_enable(wl->io.fd);
-
-		if (err)	/* then the kernel picks reply sources by route */
-			log_warn(wl->w->log, "udp: cannot learn local addresses (IP_PKTINFO): %s",
-				 strerror(-err));
-		f->want_local = err == 0;
-	}
+	/* A wildcard listener answers from the address the client sent to. */
+	rc = udp_local_enable(wl->io.fd);
+	if (rc < 0)	/* then the kernel picks reply sources by route */
+		log_warn(wl->w->log, "udp: cannot learn local addresses (IP_PKTINFO): %s",
+			 strerror(-rc));
+	f->want_local = rc > 0;
 	wl->udp = f;
 	return 0;
 }
