@@ -78,6 +78,10 @@ for _size in (64, 1400):
         ]
 UDP_ROWS.append(("1400B x16 paced: loss %", "udp", "udp_loss_1400_16_at_rate", "{:.2f}", True,
                  True))
+UDP_ROWS += [
+    ("1400B x1 GSO client dgram/s", "udp", "udp_1400_1_gso_pps", "{:.0f}", True, False),
+    ("1400B x1 GSO client loss %", "udp", "udp_1400_1_gso_loss", "{:.2f}", True, True),
+]
 BACKEND_ROWS = [r for r in MAIN_ROWS
                 if r[2] in ("iperf1_gbps", "iperf1_cpu_s_per_gb", "conn_rate", "conn_p50_us",
                             "conn_p99_us", "conn_cpu_us")]

@@ -797,10 +797,11 @@ start_udp_proxy() {
 	sleep 0.2
 }
 
-udp_one() { # PEER SIZE FLOWS ROUND [RATE]
-	local peer=$1 size=$2 flows=$3 round=$4 rate=${5:-} out tag c0='' c1 mode=()
+udp_one() { # PEER SIZE FLOWS ROUND [RATE] [gso]: gso = the client sends GSO runs (udpflood -g)
+	local peer=$1 size=$2 flows=$3 round=$4 rate=${5:-} gso=${6:-} out tag c0='' c1 mode=()
 	start_udp_proxy "$peer" "$UDP_ECHO_PORT" || return 1
 	[ -n "$rate" ] && mode=(-r "$rate")
+	[ -n "$gso" ] && mode+=(-g)
 	[ -n "$PROXY_PID" ] && c0=$(cpu_ticks "$PROXY_PID")
 	out=$(timeout $((UDP_T + 20)) "$TOOLS/udpflood" send -p "$PROXY_PORT" -n "$flows" \
 		-s "$size" -t "$UDP_T" "${mode[@]}" 2>"$TMP/udpflood.err")
@@ -818,13 +819,13 @@ udp_one() { # PEER SIZE FLOWS ROUND [RATE]
 			"$peer" "$size" "$flows" "$rate" "$8" "$6" "$2")"
 		return 0
 	fi
-	tag=udp_${size}_${flows}
+	tag=udp_${size}_${flows}${gso:+_gso}
 	record udp "${tag}_pps" "$peer" "$round" "${10}"
 	record udp "${tag}_mbps" "$peer" "$round" "${12}"
 	record udp "${tag}_loss" "$peer" "$round" "$8"
 	local line
-	line=$(printf '  %-7s %5d B x %2d flows: %8.0f dgram/s %8.1f Mbit/s  loss %s%%' \
-		"$peer" "$size" "$flows" "${10}" "${12}" "$8")
+	line=$(printf '  %-7s %5d B x %2d flows%s: %8.0f dgram/s %8.1f Mbit/s  loss %s%%' \
+		"$peer" "$size" "$flows" "${gso:+ (GSO client)}" "${10}" "${12}" "$8")
 	if [ -n "$c0" ]; then
 		line+=$(printf '  proxy CPU %.2f s' "$(cpu_delta_s "$c0" "$c1")")
 	fi
@@ -1001,6 +1002,10 @@ if want udp; then
 		done
 		for p in "${UDP_PEERS[@]}"; do
 			measure udp_one "$p" 1400 16 "$r" "$UDP_RATE"
+		done
+		# A client that sends GSO runs, as QUIC and WireGuard stacks do.
+		for p in "${UDP_PEERS[@]}"; do
+			measure udp_one "$p" 1400 1 "$r" "" gso
 		done
 	done
 fi

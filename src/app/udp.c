@@ -84,6 +84,7 @@ void udp_hold_add(struct udp_batch *b, int fd, uint64_t *drops, unsigned int slo
 	if (slot + 1 > b->held_slot)
 		b->held_slot = slot + 1;
 	udp_out_set(b, k, udp_slot(b, slot), b->in[slot].msg_len, addr, local);
+	udp_out_seg(b, k, b->in_seg[slot]);
 	/* After the completions already queued: the rest of this loop turn. */
 	if (!b->flush_req.inflight)
 		loop_defer(b->loop, &b->flush_req);
@@ -182,6 +183,7 @@ int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, unsigned 
 {
 	struct mmsghdr *in = b->in + first;
 	bool want_addr = flags & UDP_RX_ADDR, want_local = flags & UDP_RX_LOCAL;
+	bool want_ctl = flags & (UDP_RX_LOCAL | UDP_RX_GRO);
 	int n;
 
 	for (unsigned int i = first; i < UDP_BATCH; i++) {
@@ -193,8 +195,8 @@ int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, unsigned 
 		h->msg_iovlen = 1;
 		h->msg_name = want_addr ? &b->in_addr[i] : NULL;
 		h->msg_namelen = want_addr ? sizeof(b->in_addr[i]) : 0;
-		h->msg_control = want_local ? b->in_ctl[i] : NULL;
-		h->msg_controllen = want_local ? sizeof(b->in_ctl[i]) : 0;
+		h->msg_control = want_ctl ? b->in_ctl[i] : NULL;
+		h->msg_controllen = want_ctl ? sizeof(b->in_ctl[i]) : 0;
 		h->msg_flags = 0;
 		b->in[i].msg_len = 0;
 	}
@@ -204,10 +206,28 @@ int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, unsigned 
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
-		if (in[i].msg_hdr.msg_flags & MSG_TRUNC)
+		struct msghdr *h = &in[i].msg_hdr;
+		unsigned int slot = first + (unsigned int)i;
+
+		b->in_seg[slot] = 0;
+		if ((flags & UDP_RX_GRO) && (h->msg_flags & MSG_CTRUNC))
+			h->msg_flags |= MSG_TRUNC;	/* a run we could not cut: drop it */
+		if (h->msg_flags & MSG_TRUNC)
 			in[i].msg_len = 0;
 		if (want_local)
-			udp_local_parse(&in[i].msg_hdr, &b->in_local[first + (unsigned int)i]);
+			udp_local_parse(h, &b->in_local[slot]);
+		if (!(flags & UDP_RX_GRO) || !in[i].msg_len)
+			continue;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+			if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+			    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+				int seg;
+
+				memcpy(&seg, CMSG_DATA(c), sizeof(seg));
+				if (seg > 0 && (unsigned int)seg < in[i].msg_len)
+					b->in_seg[slot] = (uint16_t)seg;
+			}
+		}
 	}
 	return n;
 }
@@ -267,6 +287,29 @@ void udp_out_set(struct udp_batch *b, unsigned int k, void *data, size_t len,
 	} else {
 		b->out_local[k].family = 0;
 	}
+	b->out_seg[k] = 0;
+}
+
+int udp_gro_enable(int fd)
+{
+	int on = 1;
+
+	return setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on)) < 0 ? -errno : 0;
+}
+
+unsigned int udp_in_count(const struct udp_batch *b, unsigned int i)
+{
+	size_t seg = b->in_seg[i];
+
+	return seg ? (unsigned int)((b->in[i].msg_len + seg - 1) / seg) : 1;
+}
+
+/* Datagrams in out[k]: a GRO run counts each. */
+static unsigned int out_count(const struct udp_batch *b, unsigned int k)
+{
+	size_t seg = b->out_seg[k];
+
+	return seg ? (unsigned int)((b->out_iov[k].iov_len + seg - 1) / seg) : 1;
 }
 
 bool udp_local_strip(struct msghdr *h, int err)
@@ -323,31 +366,88 @@ static int send_run(int fd, struct mmsghdr *m, unsigned int n, unsigned int *don
 	return SEND_ALL;
 }
 
-unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n)
-{
-	unsigned int done = 0, dropped = 0;
-
-	while (done < n) {
-		int st = send_run(fd, b->out, n, &done);
-
-		if (st == SEND_FULL) {
-			dropped += n - done;
-			break;
-		}
-		if (st == SEND_BAD) {
-			done++;
-			dropped++;
-		}
-	}
-	return dropped;
-}
-
 /* GSO segments: at most 64 per send, and a super-datagram must fit in one IP packet. */
 #define GSO_SEGS_MAX	64
 #define GSO_BYTES_MAX	(65507 - 64)
 /* Larger segments risk the path MTU (GSO never fragments): plain sends then. */
 #define GSO_SEG_MAX	1400
 #define GSO_FAILURES_MAX 16
+
+/* sendmmsg() m[0..n) as far as it goes, counting drops; false after a full socket. */
+static bool send_all(int fd, struct mmsghdr *m, unsigned int n, unsigned int *dropped)
+{
+	unsigned int done = 0;
+
+	while (done < n) {
+		int st = send_run(fd, m, n, &done);
+
+		if (st == SEND_FULL) {
+			*dropped += n - done;
+			return false;
+		}
+		if (st == SEND_BAD) {
+			done++;
+			(*dropped)++;
+		}
+	}
+	return true;
+}
+
+/* GRO run out[k], datagram by datagram (same name and PKTINFO); false after a full socket. */
+static bool send_split(int fd, struct udp_batch *b, unsigned int k, unsigned int *dropped)
+{
+	struct mmsghdr pm[GSO_SEGS_MAX];
+	struct iovec pv[GSO_SEGS_MAX];
+	uint8_t *p = b->out_iov[k].iov_base;
+	size_t len = b->out_iov[k].iov_len, seg = b->out_seg[k], off = 0;
+
+	while (off < len) {
+		unsigned int n = 0;
+
+		for (; n < GSO_SEGS_MAX && off < len; n++, off += seg) {
+			pv[n].iov_base = p + off;
+			pv[n].iov_len = len - off < seg ? len - off : seg;
+			pm[n].msg_hdr = b->out[k].msg_hdr;
+			pm[n].msg_hdr.msg_iov = &pv[n];
+			pm[n].msg_hdr.msg_iovlen = 1;
+		}
+		if (!send_all(fd, pm, n, dropped)) {
+			*dropped += (unsigned int)((len - off + seg - 1) / seg);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* out[first, first + n) without GSO: GRO runs cut back into their datagrams. Returns drops. */
+static unsigned int send_plain(int fd, struct udp_batch *b, unsigned int first, unsigned int n)
+{
+	unsigned int dropped = 0, i = first, end = first + n;
+
+	while (i < end) {
+		unsigned int j = i;
+		bool ok = true;
+
+		while (j < end && !b->out_seg[j])
+			j++;
+		if (j > i)
+			ok = send_all(fd, b->out + i, j - i, &dropped);
+		if (ok && j < end)
+			ok = send_split(fd, b, j++, &dropped);
+		if (!ok) {		/* full: the rest is lost like on the wire */
+			for (; j < end; j++)
+				dropped += out_count(b, j);
+			break;
+		}
+		i = j;
+	}
+	return dropped;
+}
+
+unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n)
+{
+	return send_plain(fd, b, 0, n);
+}
 
 bool udp_local_eq(const struct udp_local *a, const struct udp_local *b)
 {
@@ -377,17 +477,23 @@ static bool same_dest(const struct udp_batch *b, unsigned int i, unsigned int j)
 
 unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 {
-	unsigned int first[UDP_BATCH], count[UDP_BATCH], ng = 0, dropped = 0, done = 0;
+	unsigned int first[UDP_BATCH], count[UDP_BATCH], ndg[UDP_BATCH];
+	unsigned int ng = 0, dropped = 0, done = 0;
 
-	if (n < 2 || b->gso_failures >= GSO_FAILURES_MAX)
-		return udp_send_out(fd, b, n);
-	/* Group: equal sizes, the last of a group may be shorter. */
+	if (b->gso_failures >= GSO_FAILURES_MAX || (n < 2 && !(n == 1 && b->out_seg[0])))
+		return send_plain(fd, b, 0, n);
+	/*
+	 * Group: equal sizes, the last of a group may be shorter. A GRO run
+	 * (out_seg) goes alone, as it came: its segment size is already set.
+	 */
 	for (unsigned int i = 0; i < n;) {
 		size_t sz = b->out_iov[i].iov_len, total = sz;
 		unsigned int k = 1;
+		uint16_t seg = b->out_seg[i];
 
-		if (sz > 0 && sz <= GSO_SEG_MAX) {
-			while (i + k < n && k < GSO_SEGS_MAX && b->out_iov[i + k].iov_len <= sz &&
+		if (!seg && sz > 0 && sz <= GSO_SEG_MAX) {
+			while (i + k < n && k < GSO_SEGS_MAX && !b->out_seg[i + k] &&
+			       b->out_iov[i + k].iov_len <= sz &&
 			       total + b->out_iov[i + k].iov_len <= GSO_BYTES_MAX &&
 			       same_dest(b, i, i + k)) {
 				total += b->out_iov[i + k].iov_len;
@@ -395,18 +501,20 @@ unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 				if (b->out_iov[i + k - 1].iov_len < sz)
 					break;
 			}
+			if (k > 1)
+				seg = (uint16_t)sz;
 		}
 		first[ng] = i;
 		count[ng] = k;
+		ndg[ng] = seg && k == 1 ? out_count(b, i) : k;
 		{
 			struct msghdr *h = &b->gso[ng].msg_hdr;
 
 			*h = b->out[i].msg_hdr;		/* name and PKTINFO of the flow */
 			h->msg_iov = &b->out_iov[i];
 			h->msg_iovlen = k;
-			if (k > 1) {
+			if (seg) {
 				struct cmsghdr *c = (struct cmsghdr *)(void *)b->gso_ctl[ng];
-				uint16_t seg = (uint16_t)sz;
 
 				memset(c, 0, CMSG_SPACE(sizeof(seg)));
 				c->cmsg_level = SOL_UDP;
@@ -427,16 +535,15 @@ unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 
 		if (st == SEND_FULL) {
 			for (; done < ng; done++)
-				dropped += count[done];
+				dropped += ndg[done];
 			break;
 		}
 		if (st != SEND_BAD)
 			continue;
-		if (count[done] > 1) {
+		if (ndg[done] > 1) {
 			/* GSO refused here (MTU, no offload): this group the plain way. */
 			b->gso_failures++;
-			memmove(b->out, b->out + first[done], count[done] * sizeof(*b->out));
-			dropped += udp_send_out(fd, b, count[done]);
+			dropped += send_plain(fd, b, first[done], count[done]);
 		} else {
 			dropped++;	/* this one cannot go (EMSGSIZE...) */
 		}

@@ -60,7 +60,7 @@ struct udp_local {
 };
 
 /* Room for the control messages of one datagram. */
-#define UDP_CTL_IN	96	/* IP_PKTINFO and IPV6_PKTINFO (dual-stack gets both) */
+#define UDP_CTL_IN	128	/* UDP_GRO, IP_PKTINFO and IPV6_PKTINFO (dual-stack gets both) */
 #define UDP_CTL_OUT	48	/* one PKTINFO */
 #define UDP_CTL_GSO	80	/* UDP_SEGMENT and one PKTINFO */
 
@@ -70,11 +70,13 @@ struct udp_batch {
 	struct iovec in_iov[UDP_BATCH];
 	union sockaddr_any in_addr[UDP_BATCH];
 	struct udp_local in_local[UDP_BATCH];	/* with UDP_RX_LOCAL */
+	uint16_t in_seg[UDP_BATCH];	/* UDP_RX_GRO: a run of datagrams of this size; 0: one */
 	_Alignas(struct cmsghdr) uint8_t in_ctl[UDP_BATCH][UDP_CTL_IN];
 	struct mmsghdr out[UDP_BATCH];
 	struct iovec out_iov[UDP_BATCH];
 	union sockaddr_any out_addr[UDP_BATCH];
 	struct udp_local out_local[UDP_BATCH];	/* source to send from; family 0: any */
+	uint16_t out_seg[UDP_BATCH];	/* a GRO run to send as it came (udp_out_seg); 0: one */
 	_Alignas(struct cmsghdr) uint8_t out_ctl[UDP_BATCH][UDP_CTL_OUT];
 	struct mmsghdr gso[UDP_BATCH];	/* udp_send_flow(): one entry per group */
 	_Alignas(struct cmsghdr) uint8_t gso_ctl[UDP_BATCH][UDP_CTL_GSO]; /* their cmsgs */
@@ -131,6 +133,7 @@ static inline uint8_t *udp_slot(struct udp_batch *b, unsigned int i)
 /* udp_recv_batch() flags: what to learn besides the payload. */
 #define UDP_RX_ADDR	0x1	/* source addresses, into in_addr[] */
 #define UDP_RX_LOCAL	0x2	/* local addresses, into in_local[] (udp_local_enable() first) */
+#define UDP_RX_GRO	0x4	/* GRO runs, segment sizes into in_seg[] (udp_gro_enable() first) */
 
 /*
  * recvmmsg() up to UDP_BATCH datagrams into the slots, with what flags
@@ -178,9 +181,29 @@ void udp_out_set(struct udp_batch *b, unsigned int k, void *data, size_t len,
 		 const union sockaddr_any *addr, const struct udp_local *local);
 
 /*
+ * UDP GRO: the kernel may hand a run of one flow's equal-sized datagrams
+ * (the last maybe shorter) to fd as one buffer, with its segment size
+ * (UDP_RX_GRO). Where a NIC coalesces, that is one receive per run
+ * instead of one per datagram. 0 or -errno (kernels without it).
+ */
+int udp_gro_enable(int fd);
+/* Datagrams in received slot i (1 unless it is a GRO run). */
+unsigned int udp_in_count(const struct udp_batch *b, unsigned int i);
+/*
+ * out[k] (after udp_out_set()) is a run of datagrams of seg bytes, as
+ * received (in_seg): sent as one GSO send, or datagram by datagram where
+ * GSO is refused, never as one datagram. seg 0 or >= its length: one.
+ */
+static inline void udp_out_seg(struct udp_batch *b, unsigned int k, uint16_t seg)
+{
+	b->out_seg[k] = seg && seg < b->out_iov[k].iov_len ? seg : 0;
+}
+
+/*
  * sendmmsg() b->out[0..n): each entry is tried; an entry that fails is
  * dropped (counted in the return value), and after a full socket buffer
- * (EAGAIN) the rest is. Returns the number of datagrams dropped.
+ * (EAGAIN) the rest is. GRO runs (out_seg) go datagram by datagram.
+ * Returns the number of datagrams dropped.
  */
 unsigned int udp_send_out(int fd, struct udp_batch *b, unsigned int n);
 

@@ -247,6 +247,7 @@ static int sess_connect(struct udp_sess *s, const union sockaddr_any *a)
 	if (fd < 0)
 		return -errno;
 	sock_set_buffers(fd, UDP_SESSION_BUF);
+	(void)udp_gro_enable(fd);	/* replies in runs where the NIC coalesces */
 	if (connect(fd, &a->sa, addr_len(a)) < 0) {
 		err = -errno;
 		close(fd);
@@ -382,19 +383,21 @@ static void send_groups(struct udp_batch *b, struct up_groups *g, unsigned int n
 {
 	for (unsigned int u = 0; u < g->nuniq; u++) {
 		struct udp_sess *s = g->uniq[u];
-		unsigned int k = 0, dropped;
+		unsigned int k = 0, dgrams = 0, dropped;
 
 		for (unsigned int i = 0; i < n; i++) {
 			if (g->sess[i] != s)
 				continue;
 			g->sess[i] = NULL;
 			udp_out_set(b, k, b->in_iov[i].iov_base, b->in[i].msg_len, NULL, NULL);
+			udp_out_seg(b, k, b->in_seg[i]);	/* a GRO run goes on as one */
 			s->up_bytes += b->in[i].msg_len;
+			dgrams += udp_in_count(b, i);
 			k++;
 		}
 		touch(s);
 		dropped = udp_send_flow(s->io.fd, b, k);
-		s->up_dgrams += k - dropped;
+		s->up_dgrams += dgrams - dropped;
 		s->dropped += dropped;
 	}
 	g->nuniq = 0;
@@ -413,8 +416,8 @@ static void on_listener(struct io_req *req)
 		return;
 	b = udp_batch_get(wl->w);
 	for (int round = 0; b && round < UDP_ROUNDS; round++) {
-		int n = udp_recv_batch(wl->io.fd, b,
-				       UDP_RX_ADDR | (f->want_local ? UDP_RX_LOCAL : 0));
+		int n = udp_recv_batch(wl->io.fd, b, UDP_RX_ADDR | UDP_RX_GRO |
+				       (f->want_local ? UDP_RX_LOCAL : 0));
 		struct udp_sess *last = NULL;
 
 		if (n <= 0) {
@@ -456,8 +459,12 @@ static void on_listener(struct io_req *req)
 			if (f->want_local)
 				s->local = b->in_local[i];
 			if (!io_is_open(&s->io)) {	/* still resolving */
+				size_t len = b->in[i].msg_len, seg = b->in_seg[i] ? b->in_seg[i] : len;
+
 				touch(s);
-				queue_pending(s, udp_slot(b, i), b->in[i].msg_len);
+				for (size_t off = 0; off < len; off += seg)	/* a GRO run: each datagram */
+					queue_pending(s, udp_slot(b, i) + off,
+						      len - off < seg ? len - off : seg);
 				continue;
 			}
 			last = s;
@@ -508,7 +515,7 @@ static void on_upstream(struct io_req *req)
 		if (UDP_BATCH - b->held_slot < UDP_BATCH / 4)
 			udp_hold_flush(b);
 		first = b->held_slot;
-		n = udp_recv_batch_at(s->io.fd, b, first, 0);
+		n = udp_recv_batch_at(s->io.fd, b, first, UDP_RX_GRO);
 		if (n == -ECONNREFUSED || n == -EHOSTUNREACH || n == -ENETUNREACH ||
 		    n == -EMSGSIZE) {
 			/* An ICMP error about an earlier datagram: the session goes on. */
@@ -527,7 +534,7 @@ static void on_upstream(struct io_req *req)
 			udp_hold_add(b, lfd, &f->dropped, i, &s->client,
 				     f->want_local ? &s->local : NULL);
 			s->down_bytes += b->in[i].msg_len;
-			k++;
+			k += udp_in_count(b, i);
 		}
 		s->down_dgrams += k;	/* the send's drops count on the listener */
 		if (k)
@@ -564,6 +571,7 @@ int udp_fwd_new(struct wlistener *wl)
 	share = wl->w->cfg->udp_max_sessions / wl->w->nworkers;
 	f->max = share ? share : 1;
 	sock_set_buffers(wl->io.fd, UDP_LISTEN_BUF);
+	(void)udp_gro_enable(wl->io.fd);	/* client runs, where the NIC coalesces */
 	/* A wildcard listener answers from the address the client sent to. */
 	rc = udp_local_enable(wl->io.fd);
 	if (rc < 0)	/* then the kernel picks reply sources by route */

@@ -61,6 +61,73 @@ def echo_main(args):
             s.sendto(d, a)
 
 
+SOL_UDP, UDP_SEGMENT = 17, 103
+
+
+def gso_send(sock, chunks, addr=None):
+    """One sendmsg of equal-sized chunks (the last may be shorter) with
+    UDP_SEGMENT: the kernel cuts it into those datagrams; a receiver with
+    UDP_GRO on gets the run whole."""
+    anc = [(SOL_UDP, UDP_SEGMENT, struct.pack("H", len(chunks[0])))]
+    if addr:
+        return sock.sendmsg([b"".join(chunks)], anc, 0, addr)
+    return sock.sendmsg([b"".join(chunks)], anc)
+
+
+def gsoecho_main(args):
+    """gsoecho PORT: an IPv4 echo that answers a run of equal-sized
+    datagrams from one sender with one GSO send (as a QUIC or WireGuard
+    stack does)."""
+    port = int(args[0])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind(("127.0.0.1", port))
+    while True:
+        r, _, _ = select.select([s], [], [], 60)
+        if not r:
+            return
+        run, who = [], None
+        s.setblocking(False)
+        try:
+            while len(run) < 40:
+                d, a = s.recvfrom(70000)
+                if run and (a != who or len(d) > len(run[0]) or len(run[-1]) < len(run[0])):
+                    gso_send(s, run, who)
+                    run = []
+                run.append(d)
+                who = a
+        except BlockingIOError:
+            pass
+        s.setblocking(True)
+        if run:
+            gso_send(s, run, who)
+
+
+def gso_main(args):
+    """gso HOST PORT: bursts sent as one GSO send each (40 x 1000 bytes and
+    a 500-byte tail); every datagram must come back whole, in order, as its
+    own datagram (a relay must not glue a run into one, nor lose its cut)."""
+    host, port = args[0], int(args[1])
+    c = socket.socket(fam_of(host), socket.SOCK_DGRAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    c.connect((host, port))
+    c.settimeout(2)
+    for rnd in range(5):
+        chunks = [(b"r%d-d%02d-" % (rnd, i)).ljust(1000, b"x") for i in range(40)]
+        chunks.append((b"r%d-tail-" % rnd).ljust(500, b"y"))
+        gso_send(c, chunks)
+        got = []
+        try:
+            while len(got) < len(chunks):
+                got.append(c.recv(70000))
+        except socket.timeout:
+            pass
+        if [len(g) for g in got] != [len(x) for x in chunks] or got != chunks:
+            fail("round %d: sent 41 datagrams in one GSO run, got back %d of sizes %s" %
+                 (rnd, len(got), sorted(set(len(g) for g in got))))
+    print("ok: 5 GSO runs of 41 datagrams came back datagram by datagram, in order")
+
+
 def flows_main(args):
     host, port, n, count = args[0], int(args[1]), int(args[2]), int(args[3])
     clients = []
@@ -187,6 +254,8 @@ def run_main(steps):
             if ping(f[1], int(f[2]), int(f[3]), 0.3):
                 fail("an echo for client :%s via %s:%s" % (f[3], f[1], f[2]))
             print("ok: %s" % st)
+        elif f[0] == "gso":
+            gso_main(f[1:])
         elif f[0] == "src":
             srcaddr_main(f[1:])
         elif f[0] == "sleep":
@@ -495,7 +564,7 @@ def main():
         print(__doc__)
         sys.exit(2)
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"echo": echo_main, "flows": flows_main, "size": size_main, "ping": ping_main,
+    {"echo": echo_main, "gsoecho": gsoecho_main, "flows": flows_main, "size": size_main, "ping": ping_main,
      "s5": s5_main, "run": run_main}[cmd](args)
 
 
