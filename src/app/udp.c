@@ -477,7 +477,7 @@ static bool same_dest(const struct udp_batch *b, unsigned int i, unsigned int j)
 
 unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 {
-	unsigned int first[UDP_BATCH], count[UDP_BATCH], ndg[UDP_BATCH];
+	unsigned int first[UDP_BATCH], count[UDP_BATCH], ndg[UDP_BATCH], segs[UDP_BATCH];
 	unsigned int ng = 0, dropped = 0, done = 0;
 
 	if (b->gso_failures >= GSO_FAILURES_MAX || (n < 2 && !(n == 1 && b->out_seg[0])))
@@ -507,6 +507,7 @@ unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 		first[ng] = i;
 		count[ng] = k;
 		ndg[ng] = seg && k == 1 ? out_count(b, i) : k;
+		segs[ng] = seg;
 		{
 			struct msghdr *h = &b->gso[ng].msg_hdr;
 
@@ -541,8 +542,14 @@ unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 		if (st != SEND_BAD)
 			continue;
 		if (ndg[done] > 1) {
-			/* GSO refused here (MTU, no offload): this group the plain way. */
-			b->gso_failures++;
+			/*
+			 * GSO refused here (MTU, no offload): this group the plain
+			 * way. A GRO run of big segments (jumbo frames in, a smaller
+			 * MTU out) is refused by the MTU alone: that says nothing
+			 * about GSO on this worker.
+			 */
+			if (segs[done] <= GSO_SEG_MAX)
+				b->gso_failures++;
 			dropped += send_plain(fd, b, first[done], count[done]);
 		} else {
 			dropped++;	/* this one cannot go (EMSGSIZE...) */
