@@ -232,34 +232,30 @@ int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, unsigned 
 	return n;
 }
 
-size_t udp_local_put(uint8_t *p, const struct udp_local *l)
+/* One cmsg of len bytes of data at p (cmsghdr-aligned, room for it); returns its CMSG_SPACE. */
+static size_t put_cmsg(uint8_t *p, int level, int type, const void *data, size_t len)
 {
 	struct cmsghdr *c = (struct cmsghdr *)(void *)p;
 
-	if (l->family == AF_INET) {
-		struct in_pktinfo pi;
+	memset(c, 0, CMSG_SPACE(len));
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	return CMSG_SPACE(len);
+}
 
-		memset(&pi, 0, sizeof(pi));
-		pi.ipi_spec_dst = l->v4;
-		memset(c, 0, CMSG_SPACE(sizeof(pi)));
-		c->cmsg_level = SOL_IP;
-		c->cmsg_type = IP_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-		return CMSG_SPACE(sizeof(pi));
+size_t udp_local_put(uint8_t *p, const struct udp_local *l)
+{
+	if (l->family == AF_INET) {
+		struct in_pktinfo pi = { .ipi_spec_dst = l->v4 };
+
+		return put_cmsg(p, SOL_IP, IP_PKTINFO, &pi, sizeof(pi));
 	}
 	if (l->family == AF_INET6) {
-		struct in6_pktinfo pi;
+		struct in6_pktinfo pi = { .ipi6_addr = l->v6, .ipi6_ifindex = l->ifindex };
 
-		memset(&pi, 0, sizeof(pi));
-		pi.ipi6_addr = l->v6;
-		pi.ipi6_ifindex = l->ifindex;
-		memset(c, 0, CMSG_SPACE(sizeof(pi)));
-		c->cmsg_level = SOL_IPV6;
-		c->cmsg_type = IPV6_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-		return CMSG_SPACE(sizeof(pi));
+		return put_cmsg(p, SOL_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
 	}
 	return 0;
 }
@@ -515,17 +511,10 @@ unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 			h->msg_iov = &b->out_iov[i];
 			h->msg_iovlen = k;
 			if (seg) {
-				struct cmsghdr *c = (struct cmsghdr *)(void *)b->gso_ctl[ng];
+				size_t cl = put_cmsg(b->gso_ctl[ng], SOL_UDP, UDP_SEGMENT, &seg, sizeof(seg));
 
-				memset(c, 0, CMSG_SPACE(sizeof(seg)));
-				c->cmsg_level = SOL_UDP;
-				c->cmsg_type = UDP_SEGMENT;
-				c->cmsg_len = CMSG_LEN(sizeof(seg));
-				memcpy(CMSG_DATA(c), &seg, sizeof(seg));
 				h->msg_control = b->gso_ctl[ng];
-				h->msg_controllen = CMSG_SPACE(sizeof(seg)) +
-					udp_local_put(b->gso_ctl[ng] + CMSG_SPACE(sizeof(seg)),
-						  &b->out_local[i]);
+				h->msg_controllen = cl + udp_local_put(b->gso_ctl[ng] + cl, &b->out_local[i]);
 			}
 		}
 		ng++;
