@@ -80,13 +80,13 @@ int tep_open(struct tep *ep, int fd)
 	 * Kernels without them just say no and we send one by one.
 	 */
 	{
-		int one = 1, seg = 0;
+		int seg = 0;
 		socklen_t len = sizeof(seg);
 
 		ep->gso = !getenv("SLUICE_NO_GSO") &&
 			  getsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &seg, &len) == 0;
 		if (!getenv("SLUICE_NO_GRO"))
-			(void)setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof(one));
+			(void)udp_gro_enable(fd);
 	}
 	return io_open(&ep->w->loop, &ep->io, fd, IO_READY_WR);
 }
@@ -121,15 +121,10 @@ static unsigned int tx_build(struct tep *ep, unsigned int from)
 		h->msg_iov = &ep->txv[i];
 		h->msg_iovlen = j - i;
 		if (j - i > 1) {
-			struct cmsghdr *cm = (struct cmsghdr *)(void *)ep->txc[nm];
 			uint16_t s16 = (uint16_t)seg;
 
-			memset(cm, 0, CMSG_SPACE(sizeof(s16)));
-			cm->cmsg_level = IPPROTO_UDP;
-			cm->cmsg_type = UDP_SEGMENT;
-			cm->cmsg_len = CMSG_LEN(sizeof(s16));
-			memcpy(CMSG_DATA(cm), &s16, sizeof(s16));
-			h->msg_controllen = CMSG_SPACE(sizeof(s16));
+			h->msg_controllen = udp_cmsg_put(ep->txc[nm], SOL_UDP, UDP_SEGMENT, &s16,
+							 sizeof(s16));
 		}
 		if (!ep->connected)	/* a server on a wildcard address: answer from the address used */
 			h->msg_controllen += udp_local_put(ep->txc[nm] + h->msg_controllen,
@@ -266,8 +261,7 @@ static void tep_on_readable(struct io_req *req)
 		for (int i = 0; i < n && io_is_open(&ep->io); i++) {
 			const union sockaddr_any *from = (const void *)&ep->rxa[i];
 			struct msghdr *h = &ep->rxm[i].msg_hdr;
-			size_t len = ep->rxm[i].msg_len, seg = len;
-			struct cmsghdr *cm;
+			size_t len = ep->rxm[i].msg_len, seg = udp_cmsg_gro(h);
 			struct udp_local local = { 0 };
 
 			if (h->msg_flags & MSG_TRUNC)
@@ -275,15 +269,8 @@ static void tep_on_readable(struct io_req *req)
 			if (ep->want_local)
 				udp_local_parse(h, &local);
 			/* GRO: several datagrams of seg bytes (the last maybe shorter). */
-			for (cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
-				if (cm->cmsg_level == IPPROTO_UDP && cm->cmsg_type == UDP_GRO) {
-					int v;
-
-					memcpy(&v, CMSG_DATA(cm), sizeof(v));
-					if (v > 0)
-						seg = (size_t)v;
-				}
-			}
+			if (!seg)
+				seg = len;
 			for (size_t off = 0; off < len && io_is_open(&ep->io); off += seg) {
 				size_t k = len - off < seg ? len - off : seg;
 

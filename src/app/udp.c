@@ -218,22 +218,17 @@ int udp_recv_batch_at(int fd, struct udp_batch *b, unsigned int first, unsigned 
 			udp_local_parse(h, &b->in_local[slot]);
 		if (!(flags & UDP_RX_GRO) || !in[i].msg_len)
 			continue;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
-			if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
-			    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-				int seg;
+		{
+			size_t seg = udp_cmsg_gro(h);
 
-				memcpy(&seg, CMSG_DATA(c), sizeof(seg));
-				if (seg > 0 && (unsigned int)seg < in[i].msg_len)
-					b->in_seg[slot] = (uint16_t)seg;
-			}
+			if (seg && seg < in[i].msg_len)
+				b->in_seg[slot] = (uint16_t)seg;
 		}
 	}
 	return n;
 }
 
-/* One cmsg of len bytes of data at p (cmsghdr-aligned, room for it); returns its CMSG_SPACE. */
-static size_t put_cmsg(uint8_t *p, int level, int type, const void *data, size_t len)
+size_t udp_cmsg_put(uint8_t *p, int level, int type, const void *data, size_t len)
 {
 	struct cmsghdr *c = (struct cmsghdr *)(void *)p;
 
@@ -250,12 +245,12 @@ size_t udp_local_put(uint8_t *p, const struct udp_local *l)
 	if (l->family == AF_INET) {
 		struct in_pktinfo pi = { .ipi_spec_dst = l->v4 };
 
-		return put_cmsg(p, SOL_IP, IP_PKTINFO, &pi, sizeof(pi));
+		return udp_cmsg_put(p, SOL_IP, IP_PKTINFO, &pi, sizeof(pi));
 	}
 	if (l->family == AF_INET6) {
 		struct in6_pktinfo pi = { .ipi6_addr = l->v6, .ipi6_ifindex = l->ifindex };
 
-		return put_cmsg(p, SOL_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+		return udp_cmsg_put(p, SOL_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
 	}
 	return 0;
 }
@@ -284,6 +279,20 @@ void udp_out_set(struct udp_batch *b, unsigned int k, void *data, size_t len,
 		b->out_local[k].family = 0;
 	}
 	b->out_seg[k] = 0;
+}
+
+size_t udp_cmsg_gro(struct msghdr *h)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int seg;
+
+			memcpy(&seg, CMSG_DATA(c), sizeof(seg));
+			return seg > 0 ? (size_t)seg : 0;
+		}
+	}
+	return 0;
 }
 
 int udp_gro_enable(int fd)
@@ -511,7 +520,7 @@ unsigned int udp_send_flow(int fd, struct udp_batch *b, unsigned int n)
 			h->msg_iov = &b->out_iov[i];
 			h->msg_iovlen = k;
 			if (seg) {
-				size_t cl = put_cmsg(b->gso_ctl[ng], SOL_UDP, UDP_SEGMENT, &seg, sizeof(seg));
+				size_t cl = udp_cmsg_put(b->gso_ctl[ng], SOL_UDP, UDP_SEGMENT, &seg, sizeof(seg));
 
 				h->msg_control = b->gso_ctl[ng];
 				h->msg_controllen = cl + udp_local_put(b->gso_ctl[ng] + cl, &b->out_local[i]);

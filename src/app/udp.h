@@ -187,6 +187,13 @@ void udp_out_set(struct udp_batch *b, unsigned int k, void *data, size_t len,
  * instead of one per datagram. 0 or -errno (kernels without it).
  */
 int udp_gro_enable(int fd);
+/* The segment size of a received GRO run (its UDP_GRO cmsg), 0 when h is one datagram. */
+size_t udp_cmsg_gro(struct msghdr *h);
+/*
+ * Write one control message of len bytes of data at p (cmsghdr-aligned,
+ * room for CMSG_SPACE(len)); returns that CMSG_SPACE.
+ */
+size_t udp_cmsg_put(uint8_t *p, int level, int type, const void *data, size_t len);
 /* Datagrams in received slot i (1 unless it is a GRO run). */
 unsigned int udp_in_count(const struct udp_batch *b, unsigned int i);
 /*
