@@ -79,10 +79,32 @@ static void on_connect(struct io_req *req)
 	try_next(d);
 }
 
+/*
+ * err is the failure to open an attempt's socket. true: out of fds with
+ * wait budget left, so the caller steps back and retries after
+ * DIAL_FD_WAIT_MS instead of counting the address as failed.
+ */
+static bool fd_wait_due(struct dial *d, int err)
+{
+	uint32_t budget = d->timeout_ms / DIAL_FD_WAIT_MS;
+
+	if ((err != -EMFILE && err != -ENFILE) || d->cancelled)
+		return false;
+	if (d->fd_waits >= (budget ? budget : 1))
+		return false;
+	d->fd_waits++;
+	return true;
+}
+
 static void on_timer(struct timer *t)
 {
 	struct dial *d = container_of(t, struct dial, timer);
 
+	if (d->fd_wait) {
+		d->fd_wait = false;
+		try_next(d);
+		return;
+	}
 	if (d->report) {
 		d->report = false;
 		if (!d->cancelled)
@@ -131,6 +153,12 @@ static void try_next(struct dial *d)
 		err = start_attempt(d, &d->peer, d->io, &d->req, on_connect, &d->timer);
 		if (!err)
 			return;
+		if (fd_wait_due(d, err)) {
+			d->next--;
+			d->fd_wait = true;
+			loop_timer_arm(d->io->loop, &d->timer, DIAL_FD_WAIT_MS);
+			return;
+		}
 		d->last_err = err;
 	}
 	finish(d, d->last_err ? d->last_err : -EHOSTUNREACH);
@@ -292,6 +320,12 @@ static bool race_launch(struct dial *d)
 		a->timed_out = false;
 		io_init(&a->io);
 		err = start_attempt(d, &a->peer, &a->io, &a->req, on_attempt, &a->timer);
+		if (err && fd_wait_due(d, err)) {
+			/* The stagger timer (or a failing attempt) launches it again. */
+			d->next--;
+			loop_timer_arm(r->loop, &r->stagger, DIAL_FD_WAIT_MS);
+			return true;
+		}
 		if (err) {
 			d->last_err = err;
 			continue;

@@ -24,6 +24,13 @@
 
 #define DIAL_RACE_MAX		4
 #define DIAL_STAGGER_MS		250
+/*
+ * Out of fds (EMFILE, ENFILE) for the upstream socket: wait this long and
+ * try the same address again, for up to the connect timeout in all, rather
+ * than fail a client we have already accepted. Under fd exhaustion the
+ * fds come back as other connections close, usually within milliseconds.
+ */
+#define DIAL_FD_WAIT_MS		20
 
 struct dial;
 struct dial_race;
@@ -42,11 +49,13 @@ struct dial {
 	size_t naddrs, next;
 	uint32_t timeout_ms;
 	uint32_t stagger_ms;		/* happy eyeballs delay */
+	uint32_t fd_waits;		/* DIAL_FD_WAIT_MS waits used so far */
 	int last_err;
 	bool timed_out;		/* the pending attempt hit its timeout */
 	bool cancelled;		/* the owner gave up: never call back */
 	bool starting;		/* inside dial_start() */
 	bool report;		/* timer delivers a result found while starting */
+	bool fd_wait;		/* timer retries d->next - 1 after EMFILE */
 	bool deny_private;	/* refuse non-public addresses (-EACCES) */
 	dial_cb cb;
 };

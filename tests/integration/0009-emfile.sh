@@ -49,4 +49,8 @@ wait_for 10 eval '! pid_alive $HOLD_PID' || fail "the holding client did not exi
 py client.py echo 127.0.0.1 "$LP" --count 200 --size 100 --timeout 3 --deadline 45 ||
 	fail "after the fds were freed, not all of 200 new connections succeeded (a worker still paused?)"
 pid_alive "$SLUICE_PID" || fail "sluice died"
+# Connections accepted while sluice had no fd for their upstream waited for
+# one instead of being reset.
+n_fail=$(log_count "connect to .* failed: Too many open files" || true)
+[ "$n_fail" = 0 ] || fail "$n_fail accepted connections were reset for want of an upstream fd"
 stop_sluice
