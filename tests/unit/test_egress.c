@@ -2,11 +2,15 @@
  * The direct egress with a real loop and resolver: happy-eyeballs ordering,
  * a name whose first address refuses (localhost: ::1 then 127.0.0.1 when
  * the server listens on IPv4 only), a refused literal, a missing name, and
- * cancelling mid-dial. Loopback only.
+ * cancelling mid-dial, and a dial that finds no fd for its socket
+ * (EMFILE): it waits for one, then connects, or gives up with -EMFILE at
+ * the connect timeout. Loopback only.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/sock.h"
@@ -171,6 +175,101 @@ static void test_cancel(void)
 	close(lfd);
 }
 
+static int g_spare = -1;
+
+static void on_free_fd(struct timer *t)
+{
+	(void)t;
+	close(g_spare);
+	g_spare = -1;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Lower the soft fd limit so that no new fd can be made (the lowest free
+ * one is at the limit); *spare is an fd below it whose close frees one.
+ */
+static void exhaust_fds(struct rlimit *saved, int *spare)
+{
+	struct rlimit lim;
+	int next;
+
+	CHECK_EQ_INT(getrlimit(RLIMIT_NOFILE, saved), 0);
+	*spare = dup(0);
+	CHECK(*spare >= 0);
+	next = dup(0);
+	CHECK(next > *spare);
+	close(next);		/* the lowest free fd is next now */
+	lim = *saved;
+	lim.rlim_cur = (rlim_t)next;
+	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	CHECK(dup(0) < 0 && errno == EMFILE);
+}
+
+static void test_fd_wait_then_connect(void)
+{
+	struct run r;
+	struct target t = { 0 };
+	struct rlimit saved;
+	struct timer free_fd;
+	uint16_t port = 0;
+	int lfd = listen_v4(&port);
+	uint64_t t0;
+
+	CHECK(lfd >= 0);
+	run_init(&r);
+	addr_from_literal("127.0.0.1", port, &t.addr);
+	t.port = port;
+	exhaust_fds(&saved, &g_spare);
+	timer_init(&free_fd, on_free_fd);
+	loop_timer_arm(&r.loop, &free_fd, 60);
+	t0 = now_ms();
+	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 2000, 250, on_dialed);
+	loop_run(&r.loop);
+	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	CHECK_EQ_INT(r.calls, 1);
+	CHECK_EQ_INT(r.err, 0);		/* it waited for the fd instead of failing */
+	CHECK(now_ms() - t0 >= 50);
+	CHECK(io_is_open(&r.io));
+	CHECK_EQ_INT(g_spare, -1);
+	run_fini(&r);
+	close(lfd);
+}
+
+static void test_fd_wait_gives_up(void)
+{
+	struct run r;
+	struct target t = { 0 };
+	struct rlimit saved;
+	uint16_t port = 0;
+	int lfd = listen_v4(&port), spare;
+	uint64_t t0;
+
+	CHECK(lfd >= 0);
+	run_init(&r);
+	addr_from_literal("127.0.0.1", port, &t.addr);
+	t.port = port;
+	exhaust_fds(&saved, &spare);
+	t0 = now_ms();
+	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 100, 250, on_dialed);
+	loop_run(&r.loop);
+	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	CHECK_EQ_INT(r.calls, 1);
+	CHECK_EQ_INT(r.err, -EMFILE);	/* after the connect timeout's worth of waits */
+	CHECK(now_ms() - t0 >= 80);
+	CHECK(!io_is_open(&r.io));
+	close(spare);
+	run_fini(&r);
+	close(lfd);
+}
+
 int main(void)
 {
 	if (dns_global_init() < 0)
@@ -180,6 +279,8 @@ int main(void)
 	RUN(test_refused_literal);
 	RUN(test_missing_name);
 	RUN(test_cancel);
+	RUN(test_fd_wait_then_connect);
+	RUN(test_fd_wait_gives_up);
 	dns_global_fini();
 	return unit_done();
 }
