@@ -53,7 +53,7 @@ struct chain {
 int hop_parse(const char *url, struct hop *h, char *err, size_t errlen)
 {
 	const char *sep = strstr(url, "://"), *auth, *at, *colon;
-	const char *why;
+	const char *why = NULL;
 	size_t slen;
 
 	memset(h, 0, sizeof(*h));
@@ -96,8 +96,11 @@ int hop_parse(const char *url, struct hop *h, char *err, size_t errlen)
 		auth = at + 1;
 	}
 	if (addr_split(auth, strlen(auth), h->host, &h->port, &why) < 0 || !h->host[0]) {
+		/* why is set only by a failed split; a split may leave host unset. */
+		bool split_ok = why == NULL;
+
 		snprintf(err, errlen, "-F '%s': proxy address '%s': %s", url, auth,
-			 h->host[0] ? why : "empty host");
+			 split_ok ? "empty host" : why);
 		hop_fini(h);
 		return -1;
 	}

@@ -156,6 +156,31 @@ static void make_hop(struct hop *h, const char *url)
 	CHECK_EQ_INT(hop_parse(url, h, err, sizeof(err)), 0);
 }
 
+/* Bad -F URLs: each error names the part that is wrong. */
+static void test_hop_errors(void)
+{
+	static const struct {
+		const char *url, *msg;
+	} cases[] = {
+		{ "http://x", "-F 'http://x': proxy address 'x': missing port" },
+		{ "http://x:", "-F 'http://x:': proxy address 'x:': missing port" },
+		{ "http://:80", "-F 'http://:80': proxy address ':80': empty host" },
+		{ "socks5://[::1]", "-F 'socks5://[::1]': proxy address '[::1]': missing port" },
+		{ "socks5://h:0", "-F 'socks5://h:0': proxy address 'h:0': port must be a number from 1 to 65535" },
+		{ "socks5://u:p@", "-F 'socks5://u:p@': proxy address '': empty address" },
+		{ "socks5://:p@h:1", "-F 'socks5://:p@h:1': credentials must be user:password@" },
+		{ "ftp://h:1", "-F 'ftp://h:1': unknown scheme 'ftp' (expected socks5, socks4a, http or tunnel)" },
+	};
+	char err[256];
+	struct hop h;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		CHECK_EQ_INT(hop_parse(cases[i].url, &h, err, sizeof(err)), -1);
+		CHECK_STR(err, cases[i].msg);
+	}
+}
+
 /* Run one UDP ASSOCIATE through hops (hop 0 is rewritten to the server's port). */
 static void run_case(struct run *r, struct server *sv, struct hop *hops, size_t nhops,
 		     uint16_t announce)
@@ -389,6 +414,7 @@ int main(void)
 	if (dns_global_init() < 0)
 		return 1;
 	RUN(test_can_udp);
+	RUN(test_hop_errors);
 	RUN(test_wildcard_one_hop);
 	RUN(test_literal_with_auth);
 	RUN(test_domain_bnd);
