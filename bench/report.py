@@ -198,6 +198,11 @@ def main():
     if busy:
         out.append("  machine busy before each round (others' work; >10% adds noise): " +
                    " ".join(b + "%" for b in busy))
+        noisy = [int(b) for b in busy if b.isdigit() and int(b) > 10]
+        if noisy:
+            out.append("  WARNING: {} of {} rounds started on a busy machine (up to {}%): other "
+                       "work shared the CPUs, so these ratios are not comparable with an idle "
+                       "run; stop it and run again".format(len(noisy), len(busy), max(noisy)))
     out.append("")
 
     have = {p for (sec, _), cells in data.items() if sec in MAIN_SECTIONS for p in cells}

@@ -435,6 +435,11 @@ round_start() { # LABEL: log the round and how busy the machine is without us
 	BUSY_LOG+=("$b")
 	if [ "$b" -gt 10 ]; then
 		log "$1 (warning: machine ${b}% busy before this round: other work adds noise)"
+		# Say who, so it can be stopped: the busiest processes right now.
+		# (pcpu is the average over each process's life; skip this pipeline's own.)
+		log "  busiest: $(ps -eo pcpu=,pid=,comm= --sort=-pcpu 2>/dev/null |
+			awk '$3 != "ps" && $3 != "awk" && n < 3 {
+				printf "%s%s (pid %s) %s%%", (n++ ? ", " : ""), $3, $2, $1 }')"
 	else
 		log "$1 (machine idle: ${b}% busy)"
 	fi
