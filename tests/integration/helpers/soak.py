@@ -2,7 +2,7 @@
 """Mixed hostile and honest traffic at once, for a bounded time.
 
 Usage: soak.py --proxy PORT --fwd PORT --udp PORT --echo PORT --udp-echo PORT
-               [--threads N] [--seconds S] [--seed N]
+               [--threads N] [--seconds S] [--seed N] [--assoc works|refused]
 
 Each thread picks actions at random (seeded) until the time is up:
   socks5 / socks4a / http CONNECT through proxy:// to the echo server, with
@@ -13,7 +13,8 @@ Each thread picks actions at random (seeded) until the time is up:
   proxy://, then close or RST;
   a handshake that stalls (the proxy's handshake timeout ends it);
   udp:// datagrams of random sizes (replies must be the sender's own);
-  SOCKS5 UDP ASSOCIATE with good and malformed datagrams.
+  SOCKS5 UDP ASSOCIATE with good and malformed datagrams (--assoc refused:
+  the proxy's chain cannot carry UDP, and every request must get reply 0x07).
 Every exchange that completes cleanly must echo exactly what was sent;
 anything else the client does to the proxy is allowed to fail. Prints
 counts per action and "soak: N checked, M bad"; exit 1 if any check failed
@@ -243,6 +244,13 @@ class Soak:
             recv_exact(c, 2)
             c.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
             rep = recv_exact(c, 10)
+            if self.a.assoc == "refused":
+                if rep[1] == 7:
+                    self.ok()
+                else:
+                    self.fail(f"udp-assoc: reply {rep[1]}, expected 7 (command not supported)")
+                c.close()
+                return
             if rep[1] != 0:
                 self.fail(f"udp-assoc: reply {rep[1]}")
                 c.close()
@@ -310,6 +318,7 @@ def main():
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--assoc", choices=["works", "refused"], default="works")
     a = ap.parse_args()
     sk = Soak(a)
     ts = [threading.Thread(target=sk.worker, args=(a.seed * 1000 + i,), daemon=True)
