@@ -338,11 +338,15 @@ static bool race_launch(struct dial *d)
 	return false;
 }
 
-static void race_failed_one(struct dial *d)
+/*
+ * Start the next address: at once after a failure (RFC 8305 section 5), or
+ * when the stagger (or an fd wait) is up. With nothing left to start and
+ * nothing pending, the dial ends with the last error.
+ */
+static void race_next(struct dial *d)
 {
 	struct dial_race *r = d->race;
 
-	/* A failure starts the next address at once (RFC 8305 section 5). */
 	if (!race_launch(d) && race_active(r) == 0)
 		finish(d, d->last_err ? d->last_err : -EHOSTUNREACH);
 }
@@ -365,7 +369,7 @@ static void on_attempt(struct io_req *req)
 	if (req->res != 0) {
 		d->last_err = a->timed_out ? -ETIMEDOUT : (int)req->res;
 		attempt_close(r, a);
-		race_failed_one(d);
+		race_next(d);
 		return;
 	}
 	/* Winner: move its socket to the dial's handle. */
@@ -377,7 +381,7 @@ static void on_attempt(struct io_req *req)
 	if (err) {
 		close(fd);
 		d->last_err = err;
-		race_failed_one(d);
+		race_next(d);
 		return;
 	}
 	finish(d, 0);		/* orphans the race: the losers are closed */
@@ -395,8 +399,12 @@ static void on_stagger(struct timer *t)
 {
 	struct dial_race *r = container_of(t, struct dial_race, stagger);
 
+	/*
+	 * Launch the next address; when none can start and none is pending
+	 * (the last fd wait ran out), the dial is over.
+	 */
 	if (r->d)
-		race_launch(r->d);
+		race_next(r->d);
 }
 
 static void race_start(struct dial *d)

@@ -8,6 +8,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -270,6 +273,154 @@ static void test_fd_wait_gives_up(void)
 	close(lfd);
 }
 
+static void on_guard(struct timer *t)
+{
+	(void)t;
+	dial_cancel(&g_run->dial);	/* a hang: stop, the checks fail */
+	loop_stop(&g_run->loop);
+}
+
+/*
+ * A DNS server of two answers, on a thread: every A query for any name
+ * gets 127.0.0.2 (where nobody listens) then 127.0.0.1; AAAA gets none.
+ * It serves until stop is set (polling every 50 ms).
+ */
+struct fake_dns {
+	pthread_t th;
+	int fd;
+	uint16_t port;
+	volatile bool stop;
+};
+
+static void *fake_dns_serve(void *arg)
+{
+	struct fake_dns *f = arg;
+	uint8_t q[512], a[600];
+
+	while (!f->stop) {
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		struct pollfd pfd = { .fd = f->fd, .events = POLLIN };
+		ssize_t n;
+		size_t qend = 12, len;
+		uint16_t qtype;
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		n = recvfrom(f->fd, q, sizeof(q), 0, (struct sockaddr *)&from, &flen);
+		if (n < 17)
+			continue;
+		while (qend < (size_t)n && q[qend])	/* the name's labels */
+			qend += q[qend] + 1u;
+		qend += 5;				/* its 0, QTYPE, QCLASS */
+		if (qend > (size_t)n)
+			continue;
+		qtype = (uint16_t)(q[qend - 4] << 8 | q[qend - 3]);
+		memcpy(a, q, qend);
+		a[2] = 0x81;				/* response, recursion desired */
+		a[3] = 0x80;				/* recursion available, NOERROR */
+		a[6] = 0;
+		a[7] = qtype == 1 ? 2 : 0;		/* answers */
+		a[8] = a[9] = a[10] = a[11] = 0;	/* no authority, no additional */
+		len = qend;
+		for (int i = 0; qtype == 1 && i < 2; i++) {
+			static const uint8_t rr[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0 };
+
+			memcpy(a + len, rr, sizeof(rr));
+			a[len + sizeof(rr)] = i == 0 ? 2 : 1;
+			len += sizeof(rr) + 1;
+		}
+		(void)sendto(f->fd, a, len, 0, (struct sockaddr *)&from, flen);
+	}
+	return NULL;
+}
+
+static void fake_dns_start(struct fake_dns *f)
+{
+	union sockaddr_any a;
+	socklen_t alen = sizeof(a);
+
+	memset(f, 0, sizeof(*f));
+	f->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	CHECK(f->fd >= 0);
+	addr_from_literal("127.0.0.1", 0, &a);
+	CHECK_EQ_INT(bind(f->fd, &a.sa, sizeof(a.sin)), 0);
+	CHECK_EQ_INT(getsockname(f->fd, &a.sa, &alen), 0);
+	f->port = addr_port(&a);
+	CHECK_EQ_INT(pthread_create(&f->th, NULL, fake_dns_serve, f), 0);
+}
+
+static void fake_dns_stop(struct fake_dns *f)
+{
+	f->stop = true;
+	pthread_join(f->th, NULL);
+	close(f->fd);
+}
+
+/*
+ * The same with a name of two addresses, so the dial races them: its
+ * attempts wait for an fd too, and it ends (never hangs) when the fds do
+ * not come back, or connects when one does.
+ */
+static void race_case(bool give_back)
+{
+	struct run r;
+	struct target t = { .host = "two.sluice.test" };
+	struct fake_dns fd;
+	struct rlimit saved;
+	struct timer free_fd, guard;
+	char server[32];
+	uint16_t port = 0;
+	int lfd = listen_v4(&port);
+
+	CHECK(lfd >= 0);
+	fake_dns_start(&fd);
+	snprintf(server, sizeof(server), "127.0.0.1:%u", fd.port);
+	run_init(&r);
+	dns_free(r.dns);
+	r.dns = dns_new(&r.loop, server, 16);
+	CHECK(r.dns != NULL);
+	g_run = &r;
+	t.port = port;
+	/* Resolve once first: the answer is cached (60 s), so no fd is needed for it. */
+	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 2000, 250, on_dialed);
+	loop_run(&r.loop);
+	CHECK_EQ_INT(r.err, 0);
+	CHECK_EQ_INT(r.dial.peer.sin.sin_addr.s_addr, htonl(0x7f000001));	/* the second */
+	io_close(&r.io);
+	loop_drain(&r.loop);
+	io_init(&r.io);
+	r.calls = 0;
+	r.loop.stop = false;		/* on_dialed stopped it */
+	exhaust_fds(&saved, &g_spare);
+	timer_init(&free_fd, on_free_fd);
+	timer_init(&guard, on_guard);
+	if (give_back)
+		loop_timer_arm(&r.loop, &free_fd, 60);
+	loop_timer_arm(&r.loop, &guard, 3000);
+	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 100, 250, on_dialed);
+	loop_run(&r.loop);
+	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	loop_timer_cancel(&r.loop, &guard);
+	loop_timer_cancel(&r.loop, &free_fd);
+	CHECK_EQ_INT(r.calls, 1);
+	CHECK_EQ_INT(r.err, give_back ? 0 : -EMFILE);
+	CHECK(io_is_open(&r.io) == give_back);
+	if (g_spare >= 0)
+		close(g_spare);
+	g_spare = -1;
+	loop_drain(&r.loop);
+	run_fini(&r);
+	fake_dns_stop(&fd);
+	close(lfd);
+}
+
+static void test_fd_wait_race(void)
+{
+	race_case(false);
+	race_case(true);
+}
+
 int main(void)
 {
 	if (dns_global_init() < 0)
@@ -281,6 +432,7 @@ int main(void)
 	RUN(test_cancel);
 	RUN(test_fd_wait_then_connect);
 	RUN(test_fd_wait_gives_up);
+	RUN(test_fd_wait_race);
 	dns_global_fini();
 	return unit_done();
 }
