@@ -302,7 +302,10 @@ static void race_orphan(struct dial *d)
 
 static void on_attempt(struct io_req *req);
 
-/* Start the next address in a free slot. false when none could start. */
+/*
+ * Start the next address in a free slot. true: one started, or one waits
+ * for an fd (the stagger timer tries it again); false when none could.
+ */
 static bool race_launch(struct dial *d)
 {
 	struct dial_race *r = d->race;
