@@ -216,68 +216,88 @@ static void exhaust_fds(struct rlimit *saved, int *spare)
 	CHECK(dup(0) < 0 && errno == EMFILE);
 }
 
-static void test_fd_wait_then_connect(void)
-{
-	struct run r;
-	struct target t = { 0 };
-	struct rlimit saved;
-	struct timer free_fd;
-	uint16_t port = 0;
-	int lfd = listen_v4(&port);
-	uint64_t t0;
-
-	CHECK(lfd >= 0);
-	run_init(&r);
-	addr_from_literal("127.0.0.1", port, &t.addr);
-	t.port = port;
-	exhaust_fds(&saved, &g_spare);
-	timer_init(&free_fd, on_free_fd);
-	loop_timer_arm(&r.loop, &free_fd, 60);
-	t0 = now_ms();
-	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 2000, 250, on_dialed);
-	loop_run(&r.loop);
-	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &saved), 0);
-	CHECK_EQ_INT(r.calls, 1);
-	CHECK_EQ_INT(r.err, 0);		/* it waited for the fd instead of failing */
-	CHECK(now_ms() - t0 >= 50);
-	CHECK(io_is_open(&r.io));
-	CHECK_EQ_INT(g_spare, -1);
-	run_fini(&r);
-	close(lfd);
-}
-
-static void test_fd_wait_gives_up(void)
-{
-	struct run r;
-	struct target t = { 0 };
-	struct rlimit saved;
-	uint16_t port = 0;
-	int lfd = listen_v4(&port), spare;
-	uint64_t t0;
-
-	CHECK(lfd >= 0);
-	run_init(&r);
-	addr_from_literal("127.0.0.1", port, &t.addr);
-	t.port = port;
-	exhaust_fds(&saved, &spare);
-	t0 = now_ms();
-	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 100, 250, on_dialed);
-	loop_run(&r.loop);
-	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &saved), 0);
-	CHECK_EQ_INT(r.calls, 1);
-	CHECK_EQ_INT(r.err, -EMFILE);	/* after the connect timeout's worth of waits */
-	CHECK(now_ms() - t0 >= 80);
-	CHECK(!io_is_open(&r.io));
-	close(spare);
-	run_fini(&r);
-	close(lfd);
-}
-
 static void on_guard(struct timer *t)
 {
 	(void)t;
 	dial_cancel(&g_run->dial);	/* a hang: stop, the checks fail */
 	loop_stop(&g_run->loop);
+}
+
+/*
+ * Dial t (on r, fresh from run_init or reset) with no fd to be had
+ * (exhaust_fds). When give_back, an fd is freed after 60 ms; a guard ends
+ * the loop after 3 s, so a hang fails the checks instead of the run. The
+ * fd limit is restored and the spare closed before it returns the ms the
+ * dial took.
+ */
+static uint64_t dial_exhausted(struct run *r, const struct target *t, uint32_t timeout_ms,
+			       bool give_back)
+{
+	struct rlimit saved;
+	struct timer free_fd, guard;
+	uint64_t t0;
+
+	g_run = r;
+	exhaust_fds(&saved, &g_spare);
+	timer_init(&free_fd, on_free_fd);
+	timer_init(&guard, on_guard);
+	if (give_back)
+		loop_timer_arm(&r->loop, &free_fd, 60);
+	loop_timer_arm(&r->loop, &guard, 3000);
+	t0 = now_ms();
+	dial_start(&r->dial, &r->loop, r->dns, &r->io, t, timeout_ms, 250, on_dialed);
+	loop_run(&r->loop);
+	t0 = now_ms() - t0;
+	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	loop_timer_cancel(&r->loop, &guard);
+	loop_timer_cancel(&r->loop, &free_fd);
+	if (give_back)
+		CHECK_EQ_INT(g_spare, -1);	/* it was freed, and the dial then ended */
+	if (g_spare >= 0)
+		close(g_spare);
+	g_spare = -1;
+	return t0;
+}
+
+/*
+ * A literal target: the dial waits for an fd and connects once one is
+ * freed (a 2 s timeout), or gives up with -EMFILE at its 100 ms timeout.
+ */
+static void literal_case(bool give_back)
+{
+	struct run r;
+	struct target t = { 0 };
+	uint16_t port = 0;
+	int lfd = listen_v4(&port);
+	uint64_t took;
+
+	CHECK(lfd >= 0);
+	run_init(&r);
+	addr_from_literal("127.0.0.1", port, &t.addr);
+	t.port = port;
+	took = dial_exhausted(&r, &t, give_back ? 2000 : 100, give_back);
+	CHECK_EQ_INT(r.calls, 1);
+	if (give_back) {
+		CHECK_EQ_INT(r.err, 0);		/* it waited for the fd instead of failing */
+		CHECK(took >= 50);
+	} else {
+		CHECK_EQ_INT(r.err, -EMFILE);	/* after the connect timeout's worth of waits */
+		CHECK(took >= 80);
+	}
+	CHECK(io_is_open(&r.io) == give_back);
+	loop_drain(&r.loop);
+	run_fini(&r);
+	close(lfd);
+}
+
+static void test_fd_wait_then_connect(void)
+{
+	literal_case(true);
+}
+
+static void test_fd_wait_gives_up(void)
+{
+	literal_case(false);
 }
 
 /*
@@ -367,8 +387,6 @@ static void race_case(bool give_back)
 	struct run r;
 	struct target t = { .host = "two.sluice.test" };
 	struct fake_dns fd;
-	struct rlimit saved;
-	struct timer free_fd, guard;
 	char server[32];
 	uint16_t port = 0;
 	int lfd = listen_v4(&port);
@@ -380,7 +398,6 @@ static void race_case(bool give_back)
 	dns_free(r.dns);
 	r.dns = dns_new(&r.loop, server, 16);
 	CHECK(r.dns != NULL);
-	g_run = &r;
 	t.port = port;
 	/* Resolve once first: the answer is cached (60 s), so no fd is needed for it. */
 	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 2000, 250, on_dialed);
@@ -392,23 +409,10 @@ static void race_case(bool give_back)
 	io_init(&r.io);
 	r.calls = 0;
 	r.loop.stop = false;		/* on_dialed stopped it */
-	exhaust_fds(&saved, &g_spare);
-	timer_init(&free_fd, on_free_fd);
-	timer_init(&guard, on_guard);
-	if (give_back)
-		loop_timer_arm(&r.loop, &free_fd, 60);
-	loop_timer_arm(&r.loop, &guard, 3000);
-	dial_start(&r.dial, &r.loop, r.dns, &r.io, &t, 100, 250, on_dialed);
-	loop_run(&r.loop);
-	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &saved), 0);
-	loop_timer_cancel(&r.loop, &guard);
-	loop_timer_cancel(&r.loop, &free_fd);
+	dial_exhausted(&r, &t, 100, give_back);
 	CHECK_EQ_INT(r.calls, 1);
 	CHECK_EQ_INT(r.err, give_back ? 0 : -EMFILE);
 	CHECK(io_is_open(&r.io) == give_back);
-	if (g_spare >= 0)
-		close(g_spare);
-	g_spare = -1;
 	loop_drain(&r.loop);
 	run_fini(&r);
 	fake_dns_stop(&fd);
