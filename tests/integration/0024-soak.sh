@@ -7,24 +7,13 @@
 # them. Afterwards sluice still serves, its fds come back, and it stops
 # cleanly (under ASan or valgrind: no errors, no leaks).
 . "$(dirname "$0")/lib.sh"
+. "$HELPERS/soak_lib.sh"
 need python3
 
-start_echo
-UE=$(free_port)
-bg uecho python3 "$HELPERS/udpkit.py" echo "$UE"
-wait_for 5 udp_bound "$UE" || fail "udp echo did not start"
-PP=$(free_port)
-FP=$(free_port)
-UP=$(free_port)
-# udp:// sessions (one upstream fd each) expire after 2 s, so the fds come back.
-start_sluice -w 2 --handshake-timeout 1s --udp-timeout 2s --log-level warn \
-	-L "proxy://127.0.0.1:$PP" -L "tcp://127.0.0.1:$FP/127.0.0.1:$ECHO_PORT" \
-	-L "udp://127.0.0.1:$UP/127.0.0.1:$UE"
+soak_targets
+start_sluice "${SOAK_FRONT[@]}"
 base=$(fd_count "$SLUICE_PID")
-SECS=${SOAK_SECONDS:-20}
-timeout $((SECS + 120)) python3 "$HELPERS/soak.py" --proxy "$PP" --fwd "$FP" --udp "$UP" \
-	--echo "$ECHO_PORT" --udp-echo "$UE" --threads 8 --seconds "$SECS" --seed "${SOAK_SEED:-1}" ||
-	fail "the soak found a fault"
+run_soak "(direct)"
 pid_alive "$SLUICE_PID" || fail "sluice died during the soak"
 wait_fds_back "$SLUICE_PID" "$base" 15
 stop_sluice
